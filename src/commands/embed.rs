@@ -1,0 +1,8 @@
+//! (being written)
+use super::CommandError;
+use crate::settings::Settings;
+use std::process::ExitCode;
+
+pub fn run(_args: &crate::cli::EmbedArgs, _settings: &Settings) -> Result<ExitCode, CommandError> {
+    Err(CommandError::Input("not implemented yet".into()))
+}

@@ -1,0 +1,34 @@
+//! frameshift: how UN Security Council texts frame their subjects, and how that framing moves.
+//!
+//! The crate is a pipeline; each stage is one module and hands typed values to the next:
+//!
+//! 1. [`corpus`]: files (resolutions, meeting records, speeches, generic text/JSONL/CSV) ->
+//!    [`corpus::Document`]s with metadata (symbol, kind, number, year, speaker, ...).
+//! 2. [`segment`]: a `Document` -> [`segment::Paragraph`]s with stable ids
+//!    (`S/RES/1325 (2000)#op8a`), page furniture removed, agenda tags attached.
+//! 3. [`embed`]: paragraph texts -> [`embed::Embedding`]s from a sentence encoder
+//!    (MiniLM through candle), windowed so nothing is silently truncated, batched by a token
+//!    budget, results in input order.
+//!
+//! The later stages (classify -> aggregate -> report) build on these; see the README for
+//! what each command delivers today.
+//!
+//! Around the pipeline: [`weights`] finds and sha256-checks model files, [`device`] picks the
+//! compute device once, [`cli`] and [`settings`] turn flags into one [`settings::Settings`]
+//! value, and [`commands`] runs each subcommand of the `frameshift` binary.
+
+// Pipeline stages, in order (one group each so rustfmt keeps the order).
+pub mod corpus;
+
+pub mod segment;
+
+pub mod embed;
+
+// Around the pipeline.
+
+pub mod cli;
+pub mod commands;
+pub mod device;
+pub mod npy;
+pub mod settings;
+pub mod weights;
