@@ -99,8 +99,20 @@ pub struct EmbedArgs {
     #[arg(long, short)]
     pub out: PathBuf,
 
+    /// How to read INPUT: `auto` takes `.jsonl`/`.ndjson` files (and stdin whose first
+    /// line is a JSON object) as JSONL, anything else as one paragraph per line.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    Auto,
+    Lines,
+    Jsonl,
 }
 
 #[derive(Debug, Args)]

@@ -47,3 +47,85 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Segment(args) => segment::run(args, settings),
     }
 }
+
+/// An encoder ready to run, with the verified model it came from and the device it runs on.
+pub struct LoadedEncoder {
+    pub encoder: Box<dyn crate::embed::Encoder>,
+    pub model: crate::weights::ResolvedModel,
+    pub device: crate::device::Device,
+}
+
+/// Resolve weights, choose the device once, and load the encoder.
+pub fn load_encoder(
+    args: &crate::cli::EncoderArgs,
+    settings: &Settings,
+) -> Result<LoadedEncoder, CommandError> {
+    use crate::weights::{Architecture, Registry, ResolveOptions};
+    let registry = Registry::load(&settings.home)?;
+    let spec = registry.get(args.model.model.as_deref())?;
+    let opts = ResolveOptions::for_home(&settings.home, args.model.weights.clone());
+    let model = crate::weights::resolve(spec, &opts)?;
+    let device = crate::device::select(args.device)?;
+    tracing::info!(
+        "model {} from {} on {}",
+        spec.name,
+        model.dir.display(),
+        crate::device::name(&device)
+    );
+    let encoder: Box<dyn crate::embed::Encoder> = match spec.architecture {
+        Architecture::Bert => Box::new(crate::embed::BertEncoder::load(&model, &device)?),
+        arch => {
+            return Err(crate::embed::EmbedError::Unsupported {
+                model: spec.name.clone(),
+                arch,
+            }
+            .into())
+        }
+    };
+    Ok(LoadedEncoder {
+        encoder,
+        model,
+        device,
+    })
+}
+
+/// Write `path` through a temporary file in the same directory and rename it into place,
+/// so an interrupted run never leaves a half-written output behind.
+pub fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), CommandError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| CommandError::io(dir.display(), e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".frameshift-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| CommandError::io(dir.display(), e))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
+        std::io::Write::flush(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| CommandError::io(path.display(), e.error))?;
+    Ok(())
+}
+
+/// A progress bar on stderr, or a hidden one when nobody is watching (not a terminal, `-q`).
+pub fn progress_bar(settings: &Settings, len: u64, unit: &str) -> indicatif::ProgressBar {
+    if !settings.progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit} (eta {{eta}})"
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

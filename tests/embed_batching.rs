@@ -1,0 +1,107 @@
+//! Batched embedding equals one-at-a-time embedding, and order survives shuffling, for the
+//! tiny random BERT (fast, always runs) and the real MiniLM (needs fetched weights).
+
+mod common;
+
+use frameshift::embed::{cosine, embed_texts, tiny, EmbedOptions, Encoder};
+
+/// Mixed lengths: short, medium, and long enough to need several windows.
+fn mixed_texts() -> Vec<String> {
+    let words = [
+        "the security council",
+        "calls upon member states to prevent trafficking in persons",
+        "women and girls",
+        "human rights of all victims",
+        "terrorism",
+        "international law",
+        "decides to remain seized of the matter",
+    ];
+    (0..23)
+        .map(|i| {
+            let reps = [1, 3, 9, 27, 2, 40][i % 6];
+            (0..reps)
+                .map(|r| words[(i + r) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" , ")
+        })
+        .collect()
+}
+
+/// A fixed permutation (no RNG dependency): stride through the indices.
+fn shuffled<T: Clone>(items: &[T]) -> (Vec<T>, Vec<usize>) {
+    let n = items.len();
+    let perm: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
+    let mut seen = perm.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "stride must be coprime with n");
+    (perm.iter().map(|&i| items[i].clone()).collect(), perm)
+}
+
+fn check_batch_invariance(encoder: &dyn Encoder, texts: &[String], window_forced: bool) {
+    let big = EmbedOptions {
+        batch_tokens: 1 << 16,
+        window_overlap: 8,
+    };
+    let single = EmbedOptions {
+        batch_tokens: 1,
+        window_overlap: 8,
+    };
+    let batched = embed_texts(encoder, texts, &big).unwrap();
+    let one_by_one = embed_texts(encoder, texts, &single).unwrap();
+    assert_eq!(batched.len(), texts.len());
+    if window_forced {
+        assert!(
+            batched.iter().any(|e| e.windows > 1),
+            "test texts must include windowed paragraphs"
+        );
+    }
+    for (i, (a, b)) in batched.iter().zip(&one_by_one).enumerate() {
+        let c = cosine(&a.vector, &b.vector);
+        assert!(c >= 0.99999, "paragraph {i}: batched vs single cosine {c}");
+        assert_eq!(a.windows, b.windows);
+        assert_eq!(a.tokens, b.tokens);
+    }
+    // Also each text embedded entirely on its own (a call per text).
+    for (i, t) in texts.iter().enumerate().step_by(5) {
+        let alone = embed_texts(encoder, std::slice::from_ref(t), &big).unwrap();
+        let c = cosine(&alone[0].vector, &batched[i].vector);
+        assert!(c >= 0.99999, "paragraph {i}: alone vs batched cosine {c}");
+    }
+    // Shuffled input comes back in the shuffled order.
+    let (shuffled_texts, perm) = shuffled(texts);
+    let shuffled_out = embed_texts(encoder, &shuffled_texts, &big).unwrap();
+    for (pos, &orig) in perm.iter().enumerate() {
+        let c = cosine(&shuffled_out[pos].vector, &batched[orig].vector);
+        assert!(
+            c >= 0.99999,
+            "shuffled position {pos} (orig {orig}): cosine {c}"
+        );
+    }
+}
+
+#[test]
+fn tiny_bert_batched_equals_single_and_preserves_order() {
+    let encoder = tiny::encoder(24);
+    check_batch_invariance(&encoder, &mixed_texts(), true);
+}
+
+#[test]
+fn tiny_bert_distinct_texts_give_distinct_vectors() {
+    // Guards the test above against a degenerate encoder that returns one constant vector.
+    let encoder = tiny::encoder(24);
+    let out = embed_texts(&encoder, &mixed_texts()[..3], &EmbedOptions::default()).unwrap();
+    assert!(cosine(&out[0].vector, &out[1].vector) < 0.999);
+}
+
+#[test]
+fn real_minilm_batched_equals_single_and_preserves_order() {
+    let encoder = common::minilm_encoder();
+    let mut texts = mixed_texts();
+    // Real-model window is 256: add one paragraph long enough to be split.
+    texts.push(
+        "the security council calls upon member states to prevent trafficking in persons ; "
+            .repeat(30),
+    );
+    check_batch_invariance(&encoder, &texts, true);
+}
