@@ -142,6 +142,7 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         "seconds": elapsed,
         "paragraphs_per_second": embeddings.len() as f64 / elapsed.max(1e-9),
         "tokens_per_second": total_tokens as f64 / elapsed.max(1e-9),
+        "peak_rss_mib": super::peak_rss_mib(),
     });
     let sidecar_path = args.out.with_extension("json");
     write_atomically(&sidecar_path, |mut w| {

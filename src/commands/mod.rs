@@ -129,3 +129,12 @@ pub fn progress_bar(settings: &Settings, len: u64, unit: &str) -> indicatif::Pro
     }
     bar
 }
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), for benchmark records;
+/// `None` where the kernel does not report it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

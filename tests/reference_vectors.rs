@@ -1,0 +1,111 @@
+//! frameshift's MiniLM against vectors computed once with the Python sentence-transformers
+//! package (`eval/make_reference.py`, max_seq_length 256) on paragraphs written for this
+//! project in the style of UN resolutions (`tests/fixtures/reference/`).
+//!
+//! Needs the real weights (`frameshift weights fetch`); fails with that instruction if absent.
+
+mod common;
+
+use frameshift::embed::{cosine, embed_texts, EmbedOptions, Encoder};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    model_sha256: String,
+    max_seq_length: usize,
+    rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    tokens: usize,
+    ids: Vec<u32>,
+    vector: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct Paragraph {
+    id: String,
+    text: String,
+}
+
+fn load() -> (Reference, Vec<Paragraph>) {
+    let dir = common::repo_root().join("tests/fixtures/reference");
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("minilm-st.json")).unwrap())
+            .unwrap();
+    let paragraphs: Vec<Paragraph> = std::fs::read_to_string(dir.join("paragraphs.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reference.rows.len(), paragraphs.len());
+    for (r, p) in reference.rows.iter().zip(&paragraphs) {
+        assert_eq!(r.id, p.id, "fixture files out of step");
+    }
+    (reference, paragraphs)
+}
+
+#[test]
+fn fixture_covers_what_the_issue_asks() {
+    let (reference, paragraphs) = load();
+    assert!(paragraphs.len() >= 20);
+    assert!(
+        reference.rows.iter().any(|r| r.tokens > 600),
+        "need one paragraph > 600 tokens"
+    );
+    assert_eq!(reference.max_seq_length, 256);
+    let model = common::minilm();
+    assert_eq!(model.files["model.safetensors"], reference.model_sha256);
+}
+
+#[test]
+fn tokenizer_matches_python_without_truncation() {
+    let (reference, paragraphs) = load();
+    let encoder = common::minilm_encoder();
+    for (r, p) in reference.rows.iter().zip(&paragraphs) {
+        let mut ids = vec![101];
+        ids.extend(encoder.tokenize(&p.text).unwrap());
+        ids.push(102);
+        assert_eq!(
+            ids, r.ids,
+            "{}: token ids differ from the Python tokenizer",
+            r.id
+        );
+        assert_eq!(ids.len(), r.tokens);
+    }
+}
+
+#[test]
+fn minilm_matches_sentence_transformers_within_window() {
+    let (reference, paragraphs) = load();
+    let encoder = common::minilm_encoder();
+    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+    let out = embed_texts(&encoder, &texts, &EmbedOptions::default()).unwrap();
+    let mut checked = 0;
+    let mut worst = 1.0f32;
+    for (r, e) in reference.rows.iter().zip(&out) {
+        assert_eq!(e.tokens, r.tokens, "{}", r.id);
+        if r.tokens <= 256 {
+            assert_eq!(e.windows, 1, "{}", r.id);
+            let c = cosine(&e.vector, &r.vector);
+            worst = worst.min(c);
+            assert!(c >= 0.9999, "{}: cosine {c} < 0.9999", r.id);
+            checked += 1;
+        } else {
+            // Longer paragraphs are windowed on purpose, so they differ from the truncated
+            // Python vector; they must still be close to it (the first window is shared).
+            assert!(e.windows > 1, "{}", r.id);
+            let c = cosine(&e.vector, &r.vector);
+            assert!(
+                c > 0.7,
+                "{}: windowed vector far from the truncated one ({c})",
+                r.id
+            );
+        }
+    }
+    assert!(checked >= 20, "only {checked} paragraphs within the window");
+    eprintln!("{checked} paragraphs within 256 tokens, worst cosine {worst:.7}");
+}
