@@ -24,11 +24,14 @@ pub mod segment;
 
 pub mod embed;
 
+pub mod classify;
+
 // Around the pipeline.
 
 pub mod cli;
 pub mod commands;
 pub mod device;
+pub mod metrics;
 pub mod npy;
 pub mod settings;
 pub mod weights;
