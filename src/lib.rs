@@ -10,8 +10,12 @@
 //!    (MiniLM through candle), windowed so nothing is silently truncated, batched by a token
 //!    budget, results in input order.
 //!
-//! The later stages (classify -> aggregate -> report) build on these; see the README for
-//! what each command delivers today.
+//! 4. [`classify`]: embeddings -> [`classify::FrameScores`] (a probability per codebook frame)
+//!    and label sets, from a multi-label logistic head trained in Rust with grouped
+//!    cross-validation ([`metrics`] scores any method the same way).
+//!
+//! The last stages (aggregate -> report) are still to come; see the README for what each
+//! command delivers today.
 //!
 //! Around the pipeline: [`weights`] finds and sha256-checks model files, [`device`] picks the
 //! compute device once, [`cli`] and [`settings`] turn flags into one [`settings::Settings`]
