@@ -9,7 +9,6 @@
 //! 3. [`embed`]: paragraph texts -> [`embed::Embedding`]s from a sentence encoder
 //!    (MiniLM through candle), windowed so nothing is silently truncated, batched by a token
 //!    budget, results in input order.
-//!
 //! 4. [`classify`]: embeddings -> [`classify::FrameScores`] (a probability per codebook frame)
 //!    and label sets, from a multi-label logistic head trained in Rust with grouped
 //!    cross-validation ([`metrics`] scores any method the same way).

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod lexicon;
+
 /// One frame of the codebook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
