@@ -37,6 +37,9 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Read corpus files and write one record per paragraph (JSONL or CSV).
     Segment(SegmentArgs),
+    /// Score a classification method against gold labels (`--gold`), or run grouped 5-fold
+    /// cross-validation of every method on datasets/annotations and write eval/results/.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,4 +141,43 @@ pub struct SegmentArgs {
 pub enum SegmentFormat {
     Jsonl,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// The trained logistic head on encoder embeddings (weights/heads/<model>.json).
+    Head,
+    /// Codebook cue lists (datasets/lexicon.toml).
+    Lexicon,
+    /// Cosine similarity to frame descriptions (datasets/frames.toml).
+    Zeroshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Gold file: JSONL with `{"text": ..., "labels": [...]}` per line (labels from
+    /// security, crime, human_rights, gender; other keys ignored).
+    #[arg(long, value_name = "FILE")]
+    pub gold: Option<PathBuf>,
+
+    /// Method to score with --gold (default: head). Cross-validation scores all three.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
 }

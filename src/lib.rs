@@ -33,6 +33,7 @@ pub mod classify;
 
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod device;
 pub mod metrics;
 pub mod npy;

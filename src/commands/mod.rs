@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use std::process::ExitCode;
 
 pub mod embed;
+pub mod eval;
 pub mod segment;
 pub mod weights;
 
@@ -21,6 +22,14 @@ pub enum CommandError {
     Device(#[from] crate::device::DeviceError),
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
+    #[error(transparent)]
+    Classify(#[from] crate::classify::ClassifyError),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error(transparent)]
+    Lexicon(#[from] crate::classify::lexicon::LexiconError),
+    #[error(transparent)]
+    ZeroShot(#[from] crate::classify::zeroshot::ZeroShotError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -45,6 +54,7 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Weights(cmd) => weights::run(cmd, settings),
         Command::Embed(args) => embed::run(args, settings),
         Command::Segment(args) => segment::run(args, settings),
+        Command::Eval(args) => eval::run(args, settings),
     }
 }
 
