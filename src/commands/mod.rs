@@ -21,6 +21,8 @@ pub enum CommandError {
     Device(#[from] crate::device::DeviceError),
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
     #[error("{path}: {source}")]
     Io {
         path: String,
