@@ -41,7 +41,11 @@ static SC_LINE: LazyLock<Regex> =
 fn sc_line(t: &str) -> Option<&str> {
     let c = SC_LINE.captures(t)?;
     let rest = c.get(2).map_or("", |m| m.as_str());
-    let starts = c.get(1).is_none();
+    // Alone, or after a title on the same line (`RESOLUTION 893 (1994) Adopted ... The
+    // Security Council, Reaffirming ...` in some refworld files).
+    let starts = c
+        .get(1)
+        .is_none_or(|m| m.as_str().to_lowercase().contains("resolution"));
     let upper = rest.chars().next().is_some_and(char::is_uppercase);
     ((starts && upper) || rest.is_empty()).then_some(rest)
 }
@@ -228,25 +232,26 @@ fn body_start(lines: &[Line]) -> usize {
             }
         }
     }
+    // A refworld header block (Publisher, Publication Date, ..., Cite as) ends with the
+    // citation line naming refworld.org; the body starts after it.
     let mut i = 0;
-    let mut seen_refworld = false;
-    while i < lines.len() && i < 80 {
+    let cite = lines.iter().take(80).position(|l| matches!(l, Line::Text(t) if t == "Cite as"));
+    if let Some(c) = cite {
+        i = lines[c..]
+            .iter()
+            .position(|l| matches!(l, Line::Text(t) if t.contains("refworld") || t.contains("[accessed")))
+            .map_or(c + 1, |p| c + p + 1);
+    }
+    while i < lines.len() {
         match &lines[i] {
             Line::Blank | Line::PageBreak => {}
-            Line::Text(t) if t == "Cite as" || t == "Publisher" => seen_refworld = true,
-            Line::Text(t) if seen_refworld && t.contains("refworld") => {}
             Line::Text(t)
                 if HEADER_LINE.is_match(t) || clean::is_furniture(t) || ADOPTION.is_match(t) => {}
-            Line::Text(_) if seen_refworld => {}
             Line::Text(_) => return i,
         }
         i += 1;
     }
-    if seen_refworld {
-        i
-    } else {
-        0
-    }
+    i
 }
 
 /// Words that open an operative paragraph although they end in `s` like a noun.
