@@ -50,7 +50,12 @@ impl DocKind {
     }
 
     fn parse(s: &str) -> Option<DocKind> {
-        match s.trim().to_ascii_lowercase().replace([' ', '-'], "_").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_")
+            .as_str()
+        {
             "resolution" => Some(DocKind::Resolution),
             "meeting_record" | "meeting" | "pv" => Some(DocKind::MeetingRecord),
             "speech" => Some(DocKind::Speech),
@@ -314,7 +319,10 @@ pub fn binary_reason(bytes: &[u8]) -> Option<String> {
         .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
         .count();
     if !bytes.is_empty() && control * 10 > bytes.len() {
-        return Some(format!("{control} of {} bytes are control characters", bytes.len()));
+        return Some(format!(
+            "{control} of {} bytes are control characters",
+            bytes.len()
+        ));
     }
     None
 }
@@ -371,8 +379,10 @@ static SPEECH_FILE: LazyLock<Regex> =
 static RES_SYMBOL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"S/RES/(\d+)\s*\((\d{4})\)").unwrap());
 static RES_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?mi)^\s*(?:resolution\s+(\d+)\s*\((\d{4})\)|(\d+)\s*\((\d{4})\)\.\s*resolution\b)")
-        .unwrap()
+    Regex::new(
+        r"(?mi)^\s*(?:resolution\s+(\d+)\s*\((\d{4})\)|(\d+)\s*\((\d{4})\)\.\s*resolution\b)",
+    )
+    .unwrap()
 });
 static PV_SYMBOL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"S/PV\.(\d+)(?:\s*\(Resumption\s*\d*\))?").unwrap());
@@ -394,8 +404,18 @@ static MEETING_NO: LazyLock<Regex> =
 /// Turn `31 October 2000` into `2000-10-31`.
 pub fn iso_date(day: &str, month: &str, year: &str) -> Option<String> {
     const MONTHS: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august",
-        "september", "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(month))? + 1;
     let d: u32 = day.parse().ok()?;
@@ -476,8 +496,7 @@ fn fill_from_text(doc: &mut Document) {
             if doc.date.is_none() {
                 doc.date = resolution_date(&head);
             }
-            if let Some(c) = MEETING_NO.captures(&head)
-            {
+            if let Some(c) = MEETING_NO.captures(&head) {
                 doc.meta.insert("meeting".into(), c[1].to_string());
             }
         }
@@ -638,10 +657,16 @@ mod tests {
     fn names_pick_kind_and_symbol() {
         let d = document_from_text(Path::new("x/S-RES-1325(2000).txt"), "text".into());
         assert_eq!(d.symbol, "S/RES/1325 (2000)");
-        assert_eq!((d.kind, d.number, d.year), (DocKind::Resolution, Some(1325), Some(2000)));
+        assert_eq!(
+            (d.kind, d.number, d.year),
+            (DocKind::Resolution, Some(1325), Some(2000))
+        );
         let s = document_from_text(Path::new("2017/USA_72_2017.txt"), "Hello.".into());
         assert_eq!(s.symbol, "UNGD/72/USA");
-        assert_eq!((s.kind, s.session, s.country.as_deref()), (DocKind::Speech, Some(72), Some("USA")));
+        assert_eq!(
+            (s.kind, s.session, s.country.as_deref()),
+            (DocKind::Speech, Some(72), Some("USA"))
+        );
     }
 
     #[test]
@@ -649,7 +674,15 @@ mod tests {
         let (text, warn) = decode(b"mat\xe9riel cease\x97fire");
         assert_eq!(text, "matériel cease—fire");
         assert!(warn.unwrap().contains("Windows-1252"));
-        let (lossy, warn) = decode("é \u{2019}".as_bytes().iter().copied().chain([0xff]).collect::<Vec<_>>().as_slice());
+        let (lossy, warn) = decode(
+            "é \u{2019}"
+                .as_bytes()
+                .iter()
+                .copied()
+                .chain([0xff])
+                .collect::<Vec<_>>()
+                .as_slice(),
+        );
         assert!(lossy.ends_with('\u{FFFD}'));
         assert!(warn.unwrap().contains("lossily"));
     }
@@ -663,7 +696,10 @@ mod tests {
 
     #[test]
     fn dates_are_iso() {
-        assert_eq!(first_date("on 31 October 2000").as_deref(), Some("2000-10-31"));
+        assert_eq!(
+            first_date("on 31 October 2000").as_deref(),
+            Some("2000-10-31")
+        );
         assert_eq!(
             resolution_date("Resolution 242 (1967)\nof 22 November 1967\n").as_deref(),
             Some("1967-11-22")

@@ -35,7 +35,9 @@ pub fn run(args: &SegmentArgs, settings: &Settings) -> Result<ExitCode, CommandE
 
     let out_path = args.out.as_ref().filter(|p| p.as_os_str() != "-");
     let sink: Box<dyn Write> = match out_path {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| CommandError::io(p.display(), e))?),
+        Some(p) => {
+            Box::new(std::fs::File::create(p).map_err(|e| CommandError::io(p.display(), e))?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let shown = out_path.map_or("stdout".to_string(), |p| p.display().to_string());

@@ -146,7 +146,10 @@ mod tests {
             "Recalling its resolutions 1325 (2000) and 1373 (2001) on the situation in Haiti,",
         );
         let tags = rules.tags(&doc, &doc.text);
-        assert!(tags.contains(&"women_peace_security".to_string()), "{tags:?}");
+        assert!(
+            tags.contains(&"women_peace_security".to_string()),
+            "{tags:?}"
+        );
         assert!(tags.contains(&"counter_terrorism".to_string()), "{tags:?}");
         assert!(tags.contains(&"country_situation".to_string()), "{tags:?}");
         assert!(!tags.contains(&"sanctions".to_string()), "{tags:?}");

@@ -7,7 +7,7 @@
 //! hold an independent furniture detector against this remover.
 
 use regex::Regex;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// One line after normalisation; a form feed becomes its own [`Line::PageBreak`] so that
@@ -114,8 +114,7 @@ pub fn is_pv_furniture(line: &str) -> bool {
     is_furniture(line) || PV_FURNITURE.iter().any(|r| r.is_match(line))
 }
 
-static SPACED_HYPHEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\p{L}) -(\p{L})").unwrap());
+static SPACED_HYPHEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\p{L}) -(\p{L})").unwrap());
 static SPACED_APOSTROPHE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\p{L}) ([’']s)\b").unwrap());
 static FOOTNOTE_MARK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s*\[\d{1,3}\]").unwrap());
@@ -123,34 +122,43 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\p{L}+").unwrap());
 
 /// Endings that are never English words on their own, so `engage ment` is always one word.
 const SUFFIXES: [&str; 18] = [
-    "ment", "ments", "tion", "tions", "sion", "sions", "ional", "ity", "ities", "ness",
-    "ance", "ances", "ence", "ences", "ization", "isation", "ing", "ings",
+    "ment", "ments", "tion", "tions", "sion", "sions", "ional", "ity", "ities", "ness", "ance",
+    "ances", "ence", "ences", "ization", "isation", "ing", "ings",
 ];
 
 /// Word counts of a document, used to decide whether `internat ional` is a broken word:
 /// it is when `international` occurs as a word in the same document and one of the halves
 /// never occurs except in this split.
+///
+/// Hash maps are used for lookups only; nothing is iterated, so output order is unaffected.
 #[derive(Debug, Default)]
 pub struct Vocabulary {
-    words: BTreeMap<String, usize>,
-    pairs: BTreeMap<(String, String), usize>,
+    words: HashMap<String, usize>,
+    /// Counts of adjacent pairs `a b` whose concatenation `ab` is itself a word.
+    pairs: HashMap<(String, String), usize>,
 }
 
 impl Vocabulary {
     /// Count words and adjacent word pairs (lower case) over the given texts.
-    pub fn build<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn build<'a>(texts: impl IntoIterator<Item = &'a str> + Clone) -> Self {
         let mut v = Vocabulary::default();
-        for text in texts {
-            let mut prev: Option<(usize, String)> = None;
+        for text in texts.clone() {
             for m in WORD.find_iter(text) {
-                let w = m.as_str().to_lowercase();
-                *v.words.entry(w.clone()).or_default() += 1;
-                if let Some((end, p)) = prev.take() {
-                    if &text[end..m.start()] == " " {
-                        *v.pairs.entry((p, w.clone())).or_default() += 1;
+                *v.words.entry(m.as_str().to_lowercase()).or_default() += 1;
+            }
+        }
+        for text in texts {
+            let mut prev: Option<regex::Match> = None;
+            for m in WORD.find_iter(text) {
+                if let Some(p) = prev {
+                    if &text[p.end()..m.start()] == " " {
+                        let (a, b) = (p.as_str().to_lowercase(), m.as_str().to_lowercase());
+                        if v.words.contains_key(&format!("{a}{b}")) {
+                            *v.pairs.entry((a, b)).or_default() += 1;
+                        }
                     }
                 }
-                prev = Some((m.end(), w));
+                prev = Some(m);
             }
         }
         v
@@ -273,8 +281,14 @@ mod tests {
         assert_eq!(repair("money -laundering", &v), "money-laundering");
         assert_eq!(repair("women 's groups", &v), "women's groups");
         assert_eq!(repair("engage ment", &v), "engagement");
-        assert_eq!(repair("peace-building, pre- and post-conflict", &v), "peace-building, pre- and post-conflict");
-        assert_eq!(repair("Strategy -- A/RES/60/288", &v), "Strategy -- A/RES/60/288");
+        assert_eq!(
+            repair("peace-building, pre- and post-conflict", &v),
+            "peace-building, pre- and post-conflict"
+        );
+        assert_eq!(
+            repair("Strategy -- A/RES/60/288", &v),
+            "Strategy -- A/RES/60/288"
+        );
         // Both halves are words used elsewhere: not a split.
         let v = Vocabulary::build(["in to into in to"]);
         assert_eq!(repair("in to", &v), "in to");

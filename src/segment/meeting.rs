@@ -49,7 +49,9 @@ pub fn turns(raw: &str) -> Vec<Turn> {
     let lines = clean::lines(raw);
     let start = lines
         .iter()
-        .position(|l| matches!(l, Line::Text(t) if t.starts_with("The meeting was called to order")))
+        .position(
+            |l| matches!(l, Line::Text(t) if t.starts_with("The meeting was called to order")),
+        )
         .unwrap_or(0);
     let mut turns: Vec<Turn> = Vec::new();
     let mut open = false; // whether the last turn still takes paragraphs
@@ -90,6 +92,10 @@ pub fn turns(raw: &str) -> Vec<Turn> {
             });
             open = true;
             after_break = false;
+            continue;
+        }
+        if !open && !clean::ends_closed(t) {
+            // An agenda-item heading between turns, not speech.
             continue;
         }
         if !open {

@@ -129,7 +129,10 @@ impl Local {
 
 /// Segment one document. Never panics on odd text; refuses text that is binary (a
 /// document built in memory does not pass through the reader's check).
-pub fn segment_document(doc: &Document, rules: &AgendaRules) -> Result<Vec<Paragraph>, SegmentError> {
+pub fn segment_document(
+    doc: &Document,
+    rules: &AgendaRules,
+) -> Result<Vec<Paragraph>, SegmentError> {
     if let Some(reason) = corpus::binary_reason(doc.text.as_bytes()) {
         return Err(SegmentError::Binary {
             doc: doc.symbol.clone(),
@@ -276,7 +279,10 @@ pub struct DocFailure {
 
 /// Segment many documents in parallel (rayon, one task per document); paragraphs come out
 /// in document order (the order given), then paragraph order.
-pub fn segment_documents(docs: &[Document], rules: &AgendaRules) -> (Vec<Paragraph>, Vec<DocFailure>) {
+pub fn segment_documents(
+    docs: &[Document],
+    rules: &AgendaRules,
+) -> (Vec<Paragraph>, Vec<DocFailure>) {
     let results: Vec<_> = docs
         .par_iter()
         .map(|d| (d, segment_document(d, rules)))

@@ -43,7 +43,8 @@ pub fn paragraphs(lines: &[Line], furniture: fn(&str) -> bool) -> Vec<String> {
             let last_line_len = last_line_len(lines, i, furniture);
             let fits = last_line_len + 1 + first_word.chars().count() <= width;
             let upper = t.chars().next().is_some_and(|c| !c.is_lowercase());
-            let gap_break = open_after_gap && upper && ends_sentence && last_line_len * 10 < width * 9;
+            let gap_break =
+                open_after_gap && upper && ends_sentence && last_line_len * 10 < width * 9;
             if ends_sentence && upper && (fits || gap_break) {
                 out.push(std::mem::take(&mut current));
             }
@@ -79,12 +80,8 @@ fn ends_sentence(text: &str) -> bool {
 }
 
 fn join(prev: &mut String, next: &str) {
-    let hyphen_end = prev.ends_with('-')
-        && prev
-            .chars()
-            .rev()
-            .nth(1)
-            .is_some_and(char::is_alphabetic);
+    let hyphen_end =
+        prev.ends_with('-') && prev.chars().rev().nth(1).is_some_and(char::is_alphabetic);
     if !hyphen_end {
         prev.push(' ');
     }
@@ -119,7 +116,10 @@ mod tests {
     #[test]
     fn one_paragraph_per_line_is_kept() {
         let lines = clean::lines("First paragraph.\nSecond one.\n\n12\n");
-        assert_eq!(paragraphs(&lines, speech_furniture), ["First paragraph.", "Second one."]);
+        assert_eq!(
+            paragraphs(&lines, speech_furniture),
+            ["First paragraph.", "Second one."]
+        );
     }
 
     #[test]

@@ -207,12 +207,8 @@ pub fn units(raw: &str) -> Vec<Unit> {
 
 /// Append a continuation, keeping a line-end hyphen (`peace-` + `keeping`) without a space.
 fn join(prev: &mut String, next: &str) {
-    let hyphen_end = prev.ends_with('-')
-        && prev
-            .chars()
-            .rev()
-            .nth(1)
-            .is_some_and(char::is_alphabetic);
+    let hyphen_end =
+        prev.ends_with('-') && prev.chars().rev().nth(1).is_some_and(char::is_alphabetic);
     if !hyphen_end && !prev.is_empty() {
         prev.push(' ');
     }
@@ -235,11 +231,16 @@ fn body_start(lines: &[Line]) -> usize {
     // A refworld header block (Publisher, Publication Date, ..., Cite as) ends with the
     // citation line naming refworld.org; the body starts after it.
     let mut i = 0;
-    let cite = lines.iter().take(80).position(|l| matches!(l, Line::Text(t) if t == "Cite as"));
+    let cite = lines
+        .iter()
+        .take(80)
+        .position(|l| matches!(l, Line::Text(t) if t == "Cite as"));
     if let Some(c) = cite {
         i = lines[c..]
             .iter()
-            .position(|l| matches!(l, Line::Text(t) if t.contains("refworld") || t.contains("[accessed")))
+            .position(
+                |l| matches!(l, Line::Text(t) if t.contains("refworld") || t.contains("[accessed")),
+            )
             .map_or(c + 1, |p| c + p + 1);
     }
     while i < lines.len() {
@@ -273,8 +274,7 @@ fn is_heading(text: &str, is_last: bool) -> bool {
 fn looks_operative(text: &str) -> bool {
     OPERATIVE_START.captures(text).is_some_and(|c| {
         let first = c[0].split_whitespace().last().unwrap_or("");
-        !matches!(first, "Bearing" | "Acting" | "Mindful" | "Conscious")
-            && c[0].contains(' ')
+        !matches!(first, "Bearing" | "Acting" | "Mindful" | "Conscious") && c[0].contains(' ')
             || text.ends_with('.')
     }) && !text.ends_with(',')
 }
