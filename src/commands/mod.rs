@@ -30,6 +30,8 @@ pub enum CommandError {
     Lexicon(#[from] crate::classify::lexicon::LexiconError),
     #[error(transparent)]
     ZeroShot(#[from] crate::classify::zeroshot::ZeroShotError),
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
     #[error("{path}: {source}")]
     Io {
         path: String,
