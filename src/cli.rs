@@ -37,6 +37,9 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Read corpus files and write one record per paragraph (JSONL or CSV).
     Segment(SegmentArgs),
+    /// Train the frame head on datasets/annotations (embeddings from the chosen model) and
+    /// write weights/heads/<model>.json; the same data reproduces the same file byte for byte.
+    Train(TrainArgs),
     /// Score a classification method against gold labels (`--gold`), or run grouped 5-fold
     /// cross-validation of every method on datasets/annotations and write eval/results/.
     Eval(EvalArgs),
@@ -177,6 +180,38 @@ pub struct EvalArgs {
     /// Trained head to use (default: weights/heads/<model>.json).
     #[arg(long, value_name = "FILE")]
     pub head: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Where cross-validation writes `<date>-<model>.json` and `.md`.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+/// Where the labelled data and the corpus it refers to are.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// Directory of annotation files (default: datasets/annotations).
+    #[arg(long, value_name = "DIR")]
+    pub annotations: Option<PathBuf>,
+
+    /// Root of the shared corpora the annotations refer to (default: ../shared/corpus).
+    #[arg(long, value_name = "DIR", env = "FRAMESHIFT_CORPUS")]
+    pub corpus: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Output head file (default: weights/heads/<model>.json).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     #[command(flatten)]
     pub encoder: EncoderArgs,

@@ -152,7 +152,9 @@ mod tests {
     fn remain_seized_is_not_asset_seizure() {
         // Regression: `seiz*` made every "remain seized of the matter" a crime paragraph.
         let lx = lexicon();
-        assert!(lx.classify("Decides to remain seized of the matter.").is_empty());
+        assert!(lx
+            .classify("Decides to remain seized of the matter.")
+            .is_empty());
         assert_eq!(lx.classify("the seizure of assets").names(), vec!["crime"]);
     }
 

@@ -504,7 +504,7 @@ impl Default for TrainOptions {
 }
 
 /// The L2 strengths tried by cross-validation (penalty on standardised features).
-pub const L2_GRID: [f64; 7] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
+pub const L2_GRID: [f64; 6] = [1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
 
 /// A trained multi-label head: standardiser plus one logistic regression per frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -578,58 +578,76 @@ pub fn best_threshold(probs: &[f64], truth: &[bool]) -> f32 {
 /// Train a head: per frame, choose the L2 strength by grouped cross-validated log-loss,
 /// choose the threshold by out-of-fold F1, then fit on all rows.
 pub fn train_head(set: &LabelledSet, opts: &TrainOptions) -> Head {
+    use rayon::prelude::*;
     let standardizer = Standardizer::fit(&set.x);
     let z: Vec<Vec<f32>> = set.x.iter().map(|r| standardizer.apply(r)).collect();
     let folds = grouped_folds(&set.groups, opts.folds, opts.seed);
-    let mut frames = Vec::new();
-    for frame in Frame::ALL {
-        let y: Vec<bool> = set.y.iter().map(|l| l.contains(frame)).collect();
-        let mut best: Option<(f64, f64, Vec<f64>)> = None;
-        for &l2 in &L2_GRID {
-            let fit = FitOptions {
-                l2,
-                ..FitOptions::default()
-            };
-            let mut oof = vec![0.0; z.len()];
-            for f in 0..opts.folds {
-                let train: Vec<usize> = (0..z.len()).filter(|&i| folds[i] != f).collect();
-                let test: Vec<usize> = (0..z.len()).filter(|&i| folds[i] == f).collect();
-                if test.is_empty() {
-                    continue;
-                }
-                let xs: Vec<Vec<f32>> = train.iter().map(|&i| z[i].clone()).collect();
-                let ys: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-                let m = fit_logistic(&xs, &ys, &fit);
-                for &i in &test {
-                    oof[i] = m.predict(&z[i]);
+    // Frames are independent problems: train them in parallel. Each one's arithmetic is
+    // sequential, so the result does not depend on scheduling.
+    let frames = Frame::ALL
+        .par_iter()
+        .map(|&frame| {
+            let y: Vec<bool> = set.y.iter().map(|l| l.contains(frame)).collect();
+            let mut best: Option<(f64, f64, Vec<f64>)> = None;
+            for &l2 in &L2_GRID {
+                let oof = out_of_fold(&z, &y, &folds, opts.folds, l2);
+                let loss: f64 = oof.iter().zip(&y).map(|(p, t)| log_loss(*p, *t)).sum();
+                if best.as_ref().is_none_or(|b| loss < b.0) {
+                    best = Some((loss, l2, oof));
                 }
             }
-            let loss: f64 = oof.iter().zip(&y).map(|(p, t)| log_loss(*p, *t)).sum();
-            if best.as_ref().is_none_or(|b| loss < b.0) {
-                best = Some((loss, l2, oof));
-            }
-        }
-        let (_, l2, oof) = best.expect("the L2 grid is not empty");
-        let threshold = best_threshold(&oof, &y);
-        let model = fit_logistic(
-            &z,
-            &y,
-            &FitOptions {
+            let (_, l2, oof) = best.expect("the L2 grid is not empty");
+            let threshold = best_threshold(&oof, &y);
+            let model = fit_logistic(
+                &z,
+                &y,
+                &FitOptions {
+                    l2,
+                    ..FitOptions::default()
+                },
+            );
+            FrameHead {
+                frame,
                 l2,
-                ..FitOptions::default()
-            },
-        );
-        frames.push(FrameHead {
-            frame,
-            l2,
-            threshold,
-            model,
-        });
-    }
+                threshold,
+                model,
+            }
+        })
+        .collect();
     Head {
         standardizer,
         frames,
     }
+}
+
+/// Out-of-fold probabilities of one logistic regression over the given folds.
+fn out_of_fold(z: &[Vec<f32>], y: &[bool], folds: &[usize], k: usize, l2: f64) -> Vec<f64> {
+    let fit = FitOptions {
+        l2,
+        ..FitOptions::default()
+    };
+    let mut oof = vec![0.0; z.len()];
+    for f in 0..k {
+        let train: Vec<usize> = (0..z.len()).filter(|&i| folds[i] != f).collect();
+        if train.len() == z.len() {
+            continue;
+        }
+        let xs: Vec<Vec<f32>> = train.iter().map(|&i| z[i].clone()).collect();
+        let ys: Vec<bool> = train.iter().map(|&i| y[i]).collect();
+        let m = fit_logistic(&xs, &ys, &fit);
+        for i in (0..z.len()).filter(|&i| folds[i] == f) {
+            oof[i] = m.predict(&z[i]);
+        }
+    }
+    oof
+}
+
+/// Round embedding components to 1e-5 before training or scoring: floating-point results of
+/// the encoder differ in the last bits between CPUs (SIMD widths, thread counts); rounding
+/// makes the head, and every number computed from it, reproducible across machines in all
+/// but vanishingly rare cases, at a cost far below the encoder's own precision.
+pub fn quantize_for_reproducibility(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| (x * 1e5).round() / 1e5).collect()
 }
 
 #[cfg(test)]

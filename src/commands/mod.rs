@@ -10,6 +10,7 @@ use std::process::ExitCode;
 pub mod embed;
 pub mod eval;
 pub mod segment;
+pub mod train;
 pub mod weights;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Embed(args) => embed::run(args, settings),
         Command::Segment(args) => segment::run(args, settings),
         Command::Eval(args) => eval::run(args, settings),
+        Command::Train(args) => train::run(args, settings),
     }
 }
 
