@@ -242,11 +242,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CorpusError> {
     for entry in entries {
         if entry.is_dir() {
             walk(&entry, out)?;
-        } else {
+        } else if has_input_extension(&entry) {
             out.push(entry);
         }
     }
     Ok(())
+}
+
+/// Extensions read when walking a directory (`.txt`, `.jsonl`/`.ndjson`, `.csv`); other
+/// files there (a corpus `README.md`, `.json` sidecars) are not inputs. A file named
+/// explicitly is read whatever its extension.
+pub fn has_input_extension(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        matches!(
+            e.to_ascii_lowercase().as_str(),
+            "txt" | "jsonl" | "ndjson" | "csv"
+        )
+    })
 }
 
 /// What one file gave.

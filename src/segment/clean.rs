@@ -19,8 +19,9 @@ pub enum Line {
     PageBreak,
 }
 
-/// Split raw text into normalised lines. CR, CRLF and CRCRLF end lines; a form feed is a
-/// page break; tabs, NBSPs and other Unicode spaces become one space; zero-width characters
+/// Split raw text into normalised lines. CRLF and CR end lines, so the refworld files'
+/// CR CR LF paragraph end gives a blank line while their soft CRLF breaks inside a paragraph
+/// do not (the blank-separated layout then rejoins those); a form feed is a page break; tabs, NBSPs and other Unicode spaces become one space; zero-width characters
 /// and soft hyphens inside words are dropped (a soft hyphen opening a line is a bullet and
 /// becomes `-`).
 pub fn lines(raw: &str) -> Vec<Line> {
@@ -72,7 +73,7 @@ static FURNITURE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         // Job numbers `15-17716 (E)`, `11-38950* (E)`, with trailing junk the extraction
         // leaves (`00-72018 (E) `````), a page mark or date before or after.
-        r"^(?:\d{1,3}(?:/\d{1,3})?\s+)?\d{2}-\d{5}\s*\*?\s*(?:\([A-Z]\))?(?:\s+\d{6})?[\s`'*.]*(?:\s+\d{1,3}(?:/\d{1,3})?)?$",
+        r"^(?:\d{1,3}(?:/\d{1,3})?\s+)?\d{2}-\d{5}\s*\*?\s*(?:\([A-Z]\)?)?(?:\s+\d{6})?[\s`'*.]*(?:\s+\d{1,3}(?:/\d{1,3})?)?$",
         // Barcodes `*1517716*`.
         r"^\*\d{5,}\*$",
         // Page marks `3/7`, bare page numbers, `Page 2`, `- 3 -`.
@@ -81,7 +82,9 @@ static FURNITURE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // Continuation marks `/...` and `...`.
         r"^/?\.{3}/?$",
         // Running heads `S/RES/1000 (1995) Page 2`, `S/RES/1990 (2011)*`.
-        r"^S/RES/\d+\s*\(\d{4}\)\s*\*?(?:\s*Page\s+\d+)?$",
+        // ... `S/RES/992 (1995) English Page 2`, `S/RES/992 (1995) English 3`, and with a
+        // stray bracket `S/RES/2091 (2013))`.
+        r"^S/RES/\d+\s*\(\d{4}\)\)?\s*\*?(?:\s*English)?(?:\s*(?:Page\s+)?\d{1,3})?$",
         // Rule lines.
         r"^[-_=*`~.•·]{3,}$",
         // Reissue notes `* Reissued for technical reasons on 29 June 2011.`
@@ -103,6 +106,44 @@ static PV_FURNITURE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .map(|p| Regex::new(p).unwrap())
     .collect()
 });
+
+/// Furniture glued to the start or end of a text line by the extraction: `30/56 16-29296 `
+/// before a speech line, `... matter. 02-28359 (E) *0228359*` or `...;S/RES/908 (1994)` after
+/// a resolution line.
+static INLINE_FURNITURE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        r"^\d{1,3}/\d{1,3}\s+\d{2}-\d{5}\s+",
+        r"^\d{2}-\d{5}\s+\d{1,3}/\d{1,3}\s+",
+        r"\s+\d{1,3}/\d{1,3}\s+\d{2}-\d{5}$",
+        r"\s+\d{2}-\d{5}\s+\d{1,3}/\d{1,3}$",
+        r"\s*\b\d{2}-\d{5}\*?\s*\([A-Z]\)?(?:\s*\*\d{6,}\*)?$",
+        r"\s*\*\d{6,}\*$",
+        r"([;:,.])\s*S/RES/\d+\s*\(\d{4}\)\s*\*?$",
+    ]
+    .iter()
+    .map(|p| Regex::new(p).unwrap())
+    .collect()
+});
+
+/// Remove furniture glued to a line; the flag says whether any was found (a page ended
+/// there, so the line may continue a paragraph from the page before).
+pub fn strip_inline_furniture(line: &str) -> (String, bool) {
+    let mut out = line.to_string();
+    let mut found = false;
+    for re in INLINE_FURNITURE.iter() {
+        if let Some(m) = re.find(&out) {
+            // Keep the punctuation the running-head pattern captured before the symbol.
+            let keep = re
+                .captures(&out)
+                .and_then(|c| c.get(1))
+                .map(|g| g.as_str().to_string())
+                .unwrap_or_default();
+            out = format!("{}{keep}{}", &out[..m.start()], &out[m.end()..]);
+            found = true;
+        }
+    }
+    (out.trim().to_string(), found)
+}
 
 /// Whether a normalised line is page furniture.
 pub fn is_furniture(line: &str) -> bool {
@@ -238,6 +279,7 @@ mod tests {
             l,
             vec![
                 Line::Text("a".into()),
+                Line::Blank,
                 Line::Text("b c d".into()),
                 Line::PageBreak,
                 Line::Text("S/RES/1 (1946)".into()),
@@ -260,6 +302,9 @@ mod tests {
             "/...",
             "S/RES/1000 (1995) Page 2",
             "S/RES/1990 (2011)*",
+            "S/RES/992 (1995) English Page 2",
+            "S/RES/992 (1995) English 3",
+            "S/RES/2091 (2013))",
             "-----",
             "12",
         ] {
@@ -290,8 +335,28 @@ mod tests {
             "Strategy -- A/RES/60/288"
         );
         // Both halves are words used elsewhere: not a split.
-        let v = Vocabulary::build(["in to into in to"]);
+        let v = Vocabulary::build(["in to into in the to the"]);
         assert_eq!(repair("in to", &v), "in to");
+    }
+
+    #[test]
+    fn glued_furniture_is_stripped() {
+        assert_eq!(
+            strip_inline_furniture("30/56 16-29296 together we can"),
+            ("together we can".to_string(), true)
+        );
+        assert_eq!(
+            strip_inline_furniture("of the matter. 02-28359 (E) *0228359*").0,
+            "of the matter."
+        );
+        assert_eq!(
+            strip_inline_furniture("as appropriate;S/RES/908 (1994)").0,
+            "as appropriate;"
+        );
+        assert_eq!(
+            strip_inline_furniture("recalling resolution 1325 (2000),"),
+            ("recalling resolution 1325 (2000),".to_string(), false)
+        );
     }
 
     #[test]

@@ -12,6 +12,26 @@ use super::clean::{self, Line};
 /// Paragraph texts of a prose document, in order. `furniture` decides which lines are
 /// page furniture for this kind of document.
 pub fn paragraphs(lines: &[Line], furniture: fn(&str) -> bool) -> Vec<String> {
+    // Furniture glued to a line (`30/56 16-29296 together ...`) marks a page end inside a
+    // paragraph: strip it and remember that the line may continue the one before.
+    let mut glued = vec![false; lines.len()];
+    let lines: Vec<Line> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match l {
+            Line::Text(t) if !furniture(t) => {
+                let (t, g) = clean::strip_inline_furniture(t);
+                glued[i] = g;
+                if t.is_empty() {
+                    Line::Blank
+                } else {
+                    Line::Text(t)
+                }
+            }
+            other => other.clone(),
+        })
+        .collect();
+    let lines = &lines[..];
     let texts: Vec<&str> = lines
         .iter()
         .filter_map(|l| match l {
@@ -23,7 +43,19 @@ pub fn paragraphs(lines: &[Line], furniture: fn(&str) -> bool) -> Vec<String> {
         return Vec::new();
     }
     if !hard_wrapped(&texts) {
-        return texts.into_iter().map(str::to_string).collect();
+        let mut out: Vec<String> = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let Line::Text(t) = l else { continue };
+            if furniture(t) {
+                continue;
+            }
+            let lower = t.chars().next().is_some_and(char::is_lowercase);
+            match out.last_mut() {
+                Some(prev) if glued[i] && (lower || !clean::ends_closed(prev)) => join(prev, t),
+                _ => out.push(t.clone()),
+            }
+        }
+        return out;
     }
     let width = wrap_width(&texts);
     let mut out: Vec<String> = Vec::new();
@@ -31,7 +63,12 @@ pub fn paragraphs(lines: &[Line], furniture: fn(&str) -> bool) -> Vec<String> {
     let mut open_after_gap = false;
     for (i, line) in lines.iter().enumerate() {
         let t = match line {
-            Line::Text(t) if !furniture(t) => t,
+            Line::Text(t) if !furniture(t) => {
+                if glued[i] {
+                    open_after_gap = true;
+                }
+                t
+            }
             _ => {
                 open_after_gap = true;
                 continue;

@@ -118,7 +118,54 @@ pub fn units(raw: &str) -> Vec<Unit> {
         NewPart,
     }
     let mut body = Vec::new();
+    let mut in_footnotes = false;
     for line in &lines[start..] {
+        // Footnotes: a rule of underscores, then notes until the page ends.
+        if let Line::Text(t) = line {
+            if let Some(pos) = t.find("_____") {
+                let before = t[..pos].trim();
+                if !before.is_empty() {
+                    body.push(L::Text(before.to_string()));
+                }
+                in_footnotes = true;
+                continue;
+            }
+        }
+        if in_footnotes {
+            match line {
+                Line::PageBreak => in_footnotes = false,
+                Line::Text(t) if clean::is_furniture(t) => in_footnotes = false,
+                _ => continue,
+            }
+        }
+        if let Line::Text(t) = line {
+            if !clean::is_furniture(t) {
+                let (t, glued) = clean::strip_inline_furniture(t);
+                let pieces = if t.is_empty() {
+                    Vec::new()
+                } else {
+                    split_run_on(&t)
+                };
+                if glued || pieces.len() > 1 {
+                    for piece in pieces {
+                        match sc_line(&piece) {
+                            Some(rest) => {
+                                body.push(L::NewPart);
+                                if !rest.is_empty() {
+                                    body.push(L::Text(rest.to_string()));
+                                }
+                            }
+                            None if ADOPTION.is_match(&piece) => body.push(L::Blank),
+                            None => body.push(L::Text(piece)),
+                        }
+                    }
+                    if glued {
+                        body.push(L::Break);
+                    }
+                    continue;
+                }
+            }
+        }
         match line {
             Line::Text(t) if clean::is_furniture(t) => body.push(L::Break),
             Line::Text(t) if ADOPTION.is_match(t) || NOTE.is_match(t) => body.push(L::Blank),
@@ -203,6 +250,63 @@ pub fn units(raw: &str) -> Vec<Unit> {
     }
 
     classify(merged)
+}
+
+static RUN_ON_OPERATIVE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[;:.] (\d{1,3})\. [A-Z]").unwrap());
+static RUN_ON_PREAMBULAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"[,;] ((?:Deeply |Gravely |Further |Strongly )?(?:[A-Z][a-z]+ing|Mindful|Conscious|",
+        r"Determined|Convinced|Concerned|Alarmed|Aware|Noting|Acting|Bearing|Having|Taking|",
+        r"Welcoming|Emphasizing|Stressing|Underlining|Reaffirming|Recalling|Recognizing|",
+        r"Expressing|Affirming|Commending|Condemning|Deploring|Reiterating|Considering|",
+        r"Acknowledging|Encouraging|Urging|Calling|Determining|Underscoring)\b)"
+    ))
+    .unwrap()
+});
+
+static SC_INLINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"The Security Council[,:]? ").unwrap());
+
+/// Split a run-on line that holds several paragraphs (some extractions put a whole
+/// resolution on one line: `The Security Council, Recalling ..., Affirming ..., 1. Demands
+/// ...; 2. Calls ...`). Only long lines with at least two boundaries are split, so that an
+/// ordinary paragraph mentioning `, Recalling` is left alone.
+fn split_run_on(line: &str) -> Vec<String> {
+    if line.len() < 800 {
+        return vec![line.to_string()];
+    }
+    let mut cuts: Vec<usize> = RUN_ON_OPERATIVE
+        .captures_iter(line)
+        .filter_map(|c| c.get(1).map(|m| m.start()))
+        .collect();
+    cuts.extend(
+        RUN_ON_PREAMBULAR
+            .captures_iter(line)
+            .filter_map(|c| c.get(1))
+            .filter(|m| !matches!(m.as_str(), "Beijing" | "Nanjing" | "Kunming" | "Wellington"))
+            .map(|m| m.start()),
+    );
+    if let Some(m) = SC_INLINE.find(line) {
+        cuts.push(m.end());
+    }
+    if cuts.len() < 2 {
+        return vec![line.to_string()];
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for c in cuts {
+        let piece = line[last..c].trim();
+        if !piece.is_empty() {
+            out.push(piece.to_string());
+        }
+        last = c;
+    }
+    out.push(line[last..].trim().to_string());
+    out.retain(|p| !p.is_empty());
+    out
 }
 
 /// Append a continuation, keeping a line-end hyphen (`peace-` + `keeping`) without a space.
