@@ -29,6 +29,8 @@ pub mod embed;
 
 pub mod classify;
 
+pub mod citations;
+
 // Around the pipeline.
 
 pub mod cli;
