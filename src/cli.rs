@@ -84,6 +84,15 @@ pub struct EncoderArgs {
     /// Tokens shared by consecutive windows when a paragraph exceeds the model window.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub window_overlap: usize,
+
+    /// Embedding cache directory (default: $XDG_CACHE_HOME/frameshift or ~/.cache/frameshift),
+    /// keyed by encoder hash and paragraph text hash.
+    #[arg(long, env = "FRAMESHIFT_CACHE", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Embed everything afresh and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -39,6 +39,7 @@ pub mod aggregate;
 
 // Around the pipeline.
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod dataset;

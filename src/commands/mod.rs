@@ -28,6 +28,8 @@ pub enum CommandError {
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),
     #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
     Lexicon(#[from] crate::classify::lexicon::LexiconError),
     #[error(transparent)]
     ZeroShot(#[from] crate::classify::zeroshot::ZeroShotError),
@@ -151,4 +153,63 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The embedding cache for this encoder, unless `--no-cache`.
+pub fn open_cache(
+    args: &crate::cli::EncoderArgs,
+    encoder: &LoadedEncoder,
+) -> Result<Option<crate::cache::EmbeddingCache>, CommandError> {
+    if args.no_cache {
+        return Ok(None);
+    }
+    let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let info = encoder.encoder.info();
+    Ok(Some(crate::cache::EmbeddingCache::open(
+        &dir,
+        &info.fingerprint,
+        info.dim,
+        args.window_overlap,
+    )?))
+}
+
+/// `$XDG_CACHE_HOME/frameshift`, else `~/.cache/frameshift`, else `.frameshift-cache`.
+pub fn default_cache_dir() -> std::path::PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return std::path::PathBuf::from(x).join("frameshift");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => std::path::PathBuf::from(h)
+            .join(".cache")
+            .join("frameshift"),
+        None => std::path::PathBuf::from(".frameshift-cache"),
+    }
+}
+
+/// Embed through the cache (when enabled), with a progress bar over distinct texts.
+pub fn embed_with_cache<S: AsRef<str> + Sync>(
+    args: &crate::cli::EncoderArgs,
+    encoder: &LoadedEncoder,
+    texts: &[S],
+    settings: &Settings,
+) -> Result<(Vec<crate::embed::Embedding>, crate::cache::CacheStats), CommandError> {
+    let mut cache = open_cache(args, encoder)?;
+    let opts = crate::embed::EmbedOptions {
+        batch_tokens: args.batch_tokens,
+        window_overlap: args.window_overlap,
+    };
+    let bar = progress_bar(settings, texts.len() as u64, "distinct paragraphs");
+    let out = crate::cache::embed_cached(
+        encoder.encoder.as_ref(),
+        texts,
+        &opts,
+        cache.as_mut(),
+        512,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(out)
 }

@@ -13,7 +13,6 @@ use crate::classify::{
 };
 use crate::cli::{DataArgs, EncoderArgs, TrainArgs};
 use crate::dataset::{join_annotations, read_annotations, AnnotationSet, Labelled};
-use crate::embed::{embed_texts, EmbedOptions};
 use crate::segment::AgendaRules;
 use crate::settings::Settings;
 use std::process::ExitCode;
@@ -40,14 +39,10 @@ pub fn load_training_data(
     let rules = AgendaRules::load(&settings.datasets_dir().join("agendas.toml"))?;
     let labelled = join_annotations(&annotations, &corpus, &rules)?;
     let texts: Vec<&str> = labelled.iter().map(|l| l.paragraph.text.as_str()).collect();
-    let opts = EmbedOptions {
-        batch_tokens: args.batch_tokens,
-        window_overlap: args.window_overlap,
-    };
     if settings.chatty() {
         eprintln!("embedding {} annotated paragraphs...", texts.len());
     }
-    let vectors = embed_texts(encoder.encoder.as_ref(), &texts, &opts)?;
+    let (vectors, _) = super::embed_with_cache(args, encoder, &texts, settings)?;
     let set = LabelledSet {
         x: vectors
             .iter()
