@@ -236,8 +236,9 @@ fn summarise(
         .map(|m| {
             let s = &mut samples[m];
             s.sort_by(|a, b| a.total_cmp(b));
-            // An interval only when the measure was defined in most resamples.
-            let enough = s.len() * 2 > opts.bootstrap;
+            // An interval only when the measure was defined in most resamples, and never from a
+            // single document: resampling one document cannot show how documents vary.
+            let enough = docs.len() >= 2 && s.len() * 2 > opts.bootstrap;
             let ci = |q| if enough { percentile(s, q) } else { None };
             (point[m], ci(0.025), ci(0.975))
         })
@@ -314,8 +315,10 @@ pub fn ols_slope(x: &[f64], y: &[f64]) -> Option<f64> {
     Some(sxy / sxx)
 }
 
-/// Trend of `measure` for `agenda` (or `all`): slope of the yearly values with a bootstrap
-/// CI that resamples documents within each year.
+/// Trend of `measure` for `agenda` (or `all`): slope of the yearly values, with a CI from a
+/// cluster bootstrap that resamples documents from the whole period (a year may then lose
+/// or gain documents, which is exactly the uncertainty of a series built from few documents
+/// per year; resampling within years would make a year with one document look certain).
 pub fn trend(
     obs: &[Observation],
     agenda: &str,
@@ -323,46 +326,40 @@ pub fn trend(
     opts: &AggregateOptions,
 ) -> Option<Trend> {
     let m = MEASURES.iter().position(|x| *x == measure)?;
-    let mut by_year: BTreeMap<i32, Vec<&Observation>> = BTreeMap::new();
-    for o in obs
+    let selected: Vec<&Observation> = obs
         .iter()
         .filter(|o| agenda == "all" || o.agendas.iter().any(|a| a == agenda))
-    {
-        by_year.entry(o.year).or_default().push(o);
-    }
-    let years: Vec<(i32, Vec<Counts>)> = by_year
-        .into_iter()
-        .map(|(y, v)| (y, per_document(&v)))
         .collect();
-    let series = |pick: &mut dyn FnMut(&[Counts]) -> Counts| -> (Vec<f64>, Vec<f64>) {
-        let mut xs = Vec::new();
-        let mut ys = Vec::new();
-        for (y, docs) in &years {
-            if let Some(v) = pick(docs).measures()[m] {
-                xs.push(*y as f64);
-                ys.push(v);
-            }
+    // One entry per document: its year and counts.
+    let mut docs: BTreeMap<&str, (i32, Counts)> = BTreeMap::new();
+    for o in &selected {
+        docs.entry(o.doc.as_str())
+            .or_insert((o.year, Counts::default()))
+            .1
+            .add(o, 1.0);
+    }
+    let docs: Vec<(i32, Counts)> = docs.into_values().collect();
+    if docs.is_empty() {
+        return None;
+    }
+    let slope_of = |pick: &mut dyn Iterator<Item = usize>| -> Option<f64> {
+        let mut by_year: BTreeMap<i32, Counts> = BTreeMap::new();
+        for i in pick {
+            let (y, c) = &docs[i];
+            by_year.entry(*y).or_default().merge(c, 1.0);
         }
-        (xs, ys)
+        let (xs, ys): (Vec<f64>, Vec<f64>) = by_year
+            .iter()
+            .filter_map(|(y, c)| c.measures()[m].map(|v| (*y as f64, v)))
+            .unzip();
+        ols_slope(&xs, &ys)
     };
-    let sum = |docs: &[Counts]| {
-        let mut c = Counts::default();
-        docs.iter().for_each(|d| c.merge(d, 1.0));
-        c
-    };
-    let (xs, ys) = series(&mut |d| sum(d));
-    let slope = ols_slope(&xs, &ys);
+    let slope = slope_of(&mut (0..docs.len()));
     let mut rng = Rng::new(group_seed(opts.seed, &format!("trend/{agenda}/{measure}")));
     let mut slopes = Vec::with_capacity(opts.bootstrap);
     for _ in 0..opts.bootstrap {
-        let (xs, ys) = series(&mut |docs: &[Counts]| {
-            let mut c = Counts::default();
-            for _ in 0..docs.len() {
-                c.merge(&docs[rng.below(docs.len())], 1.0);
-            }
-            c
-        });
-        if let Some(s) = ols_slope(&xs, &ys) {
+        let draw: Vec<usize> = (0..docs.len()).map(|_| rng.below(docs.len())).collect();
+        if let Some(s) = slope_of(&mut draw.into_iter()) {
             slopes.push(s);
         }
     }
@@ -382,8 +379,8 @@ pub fn trend(
         } else {
             None
         },
-        first_year: years.first().map_or(0, |y| y.0),
-        last_year: years.last().map_or(0, |y| y.0),
+        first_year: docs.iter().map(|d| d.0).min().unwrap_or(0),
+        last_year: docs.iter().map(|d| d.0).max().unwrap_or(0),
     })
 }
 

@@ -37,6 +37,9 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Read corpus files and write one record per paragraph (JSONL or CSV).
     Segment(SegmentArgs),
+    /// The main job: corpus -> segment -> embed -> classify -> aggregate -> report, writing
+    /// paragraphs, shares with CIs, trends, citations, report.html/md and a manifest to --out.
+    Analyze(AnalyzeArgs),
     /// Train the frame head on datasets/annotations (embeddings from the chosen model) and
     /// write weights/heads/<model>.json; the same data reproduces the same file byte for byte.
     Train(TrainArgs),
@@ -221,6 +224,47 @@ pub struct TrainArgs {
     /// Output head file (default: weights/heads/<model>.json).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Corpus files or directories; none: the corpora of datasets/corpora.toml that are present.
+    pub paths: Vec<PathBuf>,
+
+    /// Output directory (created; files in it are replaced atomically).
+    #[arg(long, short)]
+    pub out: PathBuf,
+
+    /// Labelled paragraphs (JSONL text + labels) for design-based corrected shares.
+    #[arg(long, value_name = "FILE")]
+    pub gold: Option<PathBuf>,
+
+    /// Only documents from this year on.
+    #[arg(long, value_name = "YEAR")]
+    pub from_year: Option<i32>,
+
+    /// Only documents up to this year.
+    #[arg(long, value_name = "YEAR")]
+    pub to_year: Option<i32>,
+
+    /// Bootstrap resamples for confidence intervals.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+
+    /// Seed of the bootstrap (results are identical for the same seed).
+    #[arg(long, default_value_t = 20161220)]
+    pub seed: u64,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+
+    /// Agenda rule table (default: datasets/agendas.toml).
+    #[arg(long, value_name = "FILE")]
+    pub agendas: Option<PathBuf>,
 
     #[command(flatten)]
     pub encoder: EncoderArgs,

@@ -37,6 +37,8 @@ pub mod citations;
 
 pub mod aggregate;
 
+pub mod report;
+
 // Around the pipeline.
 
 pub mod cache;

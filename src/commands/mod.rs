@@ -7,6 +7,7 @@ use crate::cli::Command;
 use crate::settings::Settings;
 use std::process::ExitCode;
 
+pub mod analyze;
 pub mod embed;
 pub mod eval;
 pub mod segment;
@@ -29,6 +30,8 @@ pub enum CommandError {
     Dataset(#[from] crate::dataset::DatasetError),
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Citation(#[from] crate::citations::CitationError),
     #[error(transparent)]
     Lexicon(#[from] crate::classify::lexicon::LexiconError),
     #[error(transparent)]
@@ -60,6 +63,7 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Embed(args) => embed::run(args, settings),
         Command::Segment(args) => segment::run(args, settings),
         Command::Eval(args) => eval::run(args, settings),
+        Command::Analyze(args) => analyze::run(args, settings),
         Command::Train(args) => train::run(args, settings),
     }
 }
@@ -125,6 +129,14 @@ pub fn write_atomically(
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
         std::io::Write::flush(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
+    }
+    // Temporary files are created private (0600); outputs should read like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
     }
     tmp.persist(path)
         .map_err(|e| CommandError::io(path.display(), e.error))?;
