@@ -12,6 +12,7 @@ fn frameshift() -> Command {
     let mut cmd = Command::cargo_bin("frameshift").unwrap();
     cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
         .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
         .arg("-q");
     cmd
 }

@@ -11,6 +11,7 @@ fn frameshift() -> Command {
     let mut cmd = Command::cargo_bin("frameshift").unwrap();
     cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
         .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
         .env("FRAMESHIFT_HOME", common::repo_root())
         .arg("-q");
     cmd

@@ -33,3 +33,9 @@ pub fn minilm_encoder() -> frameshift::embed::BertEncoder {
     frameshift::embed::BertEncoder::load(&minilm(), &frameshift::device::Device::Cpu)
         .expect("MiniLM loads")
 }
+
+/// An embedding cache shared by the integration tests of one build (under cargo's target
+/// tmp dir), so the tests never write to the user's cache and embed each text once.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedding-cache")
+}
