@@ -40,6 +40,13 @@ pub enum Command {
     /// The main job: corpus -> segment -> embed -> classify -> aggregate -> report, writing
     /// paragraphs, shares with CIs, trends, citations, report.html/md and a manifest to --out.
     Analyze(AnalyzeArgs),
+    /// Label the paragraphs of new texts (meeting records, speeches, resolutions, plain
+    /// text; `-` for stdin) with their frames, probabilities and evidence.
+    ///
+    /// Exit codes: 0 all inputs labelled; 1 some inputs could not be labelled (missing,
+    /// empty, binary or unreadable files: each reported on stderr, the rest labelled);
+    /// 2 nothing could run (missing model weights or head, bad flags).
+    Label(LabelArgs),
     /// Train the frame head on datasets/annotations (embeddings from the chosen model) and
     /// write weights/heads/<model>.json; the same data reproduces the same file byte for byte.
     Train(TrainArgs),
@@ -265,6 +272,41 @@ pub struct AnalyzeArgs {
     /// Agenda rule table (default: datasets/agendas.toml).
     #[arg(long, value_name = "FILE")]
     pub agendas: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelFormat {
+    /// A readable table wrapped to the terminal (default when stdout is a terminal).
+    Table,
+    /// One JSON object per paragraph (default when stdout is not a terminal).
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// Files to label (any format the corpus readers accept); `-` reads stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<LabelFormat>,
+
+    /// Override a frame's decision threshold, e.g. `--threshold gender=0.3` (repeatable).
+    #[arg(long, value_name = "FRAME=P")]
+    pub threshold: Vec<String>,
+
+    /// Table width in columns (default: the terminal's, else 100).
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
 
     #[command(flatten)]
     pub encoder: EncoderArgs,
