@@ -190,3 +190,76 @@ fn missing_weights_name_the_fetch_command_and_exit_2() {
     );
     assert!(!err.contains("panicked"));
 }
+
+/// The table as a person sees it: the binary runs in a real pseudo-terminal (tmux), so the
+/// default format, the terminal width and colour detection are the interactive ones.
+#[test]
+fn table_renders_in_a_real_terminal() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        panic!("tmux is needed for this test: apt-get install tmux");
+    }
+    let model = common::minilm();
+    let bin = assert_cmd::cargo::cargo_bin("frameshift");
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let session = format!("frameshift-test-{}", std::process::id());
+    let script = format!(
+        "FRAMESHIFT_WEIGHTS='{}' FRAMESHIFT_NO_DOWNLOAD=1 FRAMESHIFT_CACHE='{}' '{}' -q label '{}'; echo EXIT=$? > '{}'; sleep 30",
+        model.dir.display(),
+        common::test_cache_dir().display(),
+        bin.display(),
+        fixture("speech/ATL_86_2031.txt").display(),
+        done.display()
+    );
+    let status = std::process::Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "96",
+            "-y",
+            "200",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env_remove("TMUX")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tmux did not start");
+    let started = std::time::Instant::now();
+    while !done.exists() && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let screen = std::process::Command::new("tmux")
+        .args(["capture-pane", "-p", "-S", "-200", "-t", &session])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
+    let screen = String::from_utf8_lossy(&screen.stdout).to_string();
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap().trim(),
+        "EXIT=0",
+        "{screen}"
+    );
+    assert!(screen.contains("UNGD/86/ATL#p1"), "{screen}");
+    assert!(
+        screen.contains("security") && screen.contains("human_rights"),
+        "{screen}"
+    );
+    assert!(screen.contains("──────"), "{screen}");
+    for line in screen.lines() {
+        assert!(
+            line.chars().count() <= 96,
+            "line wider than the terminal: {line}"
+        );
+    }
+}
