@@ -5,7 +5,7 @@
 //! plate such as "Decides to remain seized of the matter" recurs hundreds of times), and
 //! texts embedded by any earlier run with the same encoder and windowing are read back.
 //!
-//! Layout: `<dir>/<encoder fingerprint>-o<overlap>/vectors.bin`, an append-only file of
+//! Layout: `<dir>/<encoder fingerprint>-o<overlap>-<layout>/vectors.bin`, an append-only file of
 //! fixed-size records `[sha256(text) 32 bytes][dim x f32 LE][windows u32][tokens u32]`. New
 //! vectors are appended and flushed after every chunk, so a killed run loses at most the
 //! chunk in flight; a torn last record is cut off when the cache is next opened. Keying by
@@ -30,6 +30,11 @@ pub enum CacheError {
 }
 
 type Key = [u8; 32];
+
+/// Bumped whenever the way vectors are computed changes without the weights changing, so
+/// that old caches are never mixed with new vectors. `u1`: unpadded batches (vectors no
+/// longer depend on their batch-mates), replacing the padded-batch vectors of `o<n>` caches.
+const LAYOUT: &str = "u1";
 
 pub fn text_key(text: &str) -> Key {
     Sha256::digest(text.as_bytes()).into()
@@ -78,7 +83,7 @@ impl EmbeddingCache {
         window_overlap: usize,
     ) -> Result<Self, CacheError> {
         let sub = dir.join(format!(
-            "{}-o{window_overlap}",
+            "{}-o{window_overlap}-{LAYOUT}",
             &fingerprint[..fingerprint.len().min(32)]
         ));
         let io = |source| CacheError::Io {

@@ -87,7 +87,7 @@ pub struct EncoderArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto, env = "FRAMESHIFT_DEVICE")]
     pub device: DeviceArg,
 
-    /// Most tokens (padded length x rows) in one forward pass; bounds memory per batch.
+    /// Most tokens (rows x length; a batch holds rows of one length) in one forward pass; bounds memory per batch.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub batch_tokens: usize,
 

@@ -166,9 +166,112 @@ impl Report {
     }
 }
 
+/// Where a method's errors go, per frame: its false positives counted by the gold frames
+/// those paragraphs do carry (`none` when they carry none), and its false negatives by the
+/// frames it predicted instead. A paragraph with several other frames counts once under
+/// each. This is what the README's "confusions that remain" are read from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Confusions {
+    /// frame -> (gold frame or `none` -> count) over the frame's false positives.
+    pub false_positives_by_gold: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+    /// frame -> (predicted frame or `none` -> count) over the frame's false negatives.
+    pub false_negatives_by_predicted: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+}
+
+fn others(set: LabelSet, except: Frame) -> Vec<&'static str> {
+    let names: Vec<&'static str> = set
+        .frames()
+        .filter(|f| *f != except)
+        .map(|f| f.name())
+        .collect();
+    if names.is_empty() {
+        vec!["none"]
+    } else {
+        names
+    }
+}
+
+pub fn confusions(gold: &[LabelSet], predicted: &[LabelSet]) -> Confusions {
+    assert_eq!(gold.len(), predicted.len(), "one prediction per gold item");
+    let mut c = Confusions::default();
+    for f in Frame::ALL {
+        let fp = c.false_positives_by_gold.entry(f.name()).or_default();
+        let fneg = c.false_negatives_by_predicted.entry(f.name()).or_default();
+        for (g, p) in gold.iter().zip(predicted) {
+            match (g.contains(f), p.contains(f)) {
+                (false, true) => others(*g, f)
+                    .into_iter()
+                    .for_each(|n| *fp.entry(n).or_default() += 1),
+                (true, false) => others(*p, f)
+                    .into_iter()
+                    .for_each(|n| *fneg.entry(n).or_default() += 1),
+                _ => {}
+            }
+        }
+    }
+    c
+}
+
+impl Confusions {
+    pub fn to_markdown(&self, title: &str) -> String {
+        let mut s = format!(
+            "### {title}\n\n| frame | false positives: gold frames instead | \
+             false negatives: predicted instead |\n|---|---|---|\n"
+        );
+        let fmt = |m: &BTreeMap<&str, usize>| {
+            let mut v: Vec<_> = m.iter().collect();
+            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            v.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (frame, fp) in &self.false_positives_by_gold {
+            s.push_str(&format!(
+                "| {frame} | {} | {} |\n",
+                fmt(fp),
+                fmt(&self.false_negatives_by_predicted[frame])
+            ));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusions_count_where_errors_go() {
+        let gold = [
+            set(&["security"]),
+            set(&[]),
+            set(&["human_rights"]),
+            set(&["gender"]),
+        ];
+        let pred = [
+            set(&["security", "crime"]),
+            set(&["crime"]),
+            set(&["security"]),
+            set(&["gender"]),
+        ];
+        let c = confusions(&gold, &pred);
+        let crime_fp = &c.false_positives_by_gold["crime"];
+        assert_eq!(crime_fp.get("security"), Some(&1));
+        assert_eq!(crime_fp.get("none"), Some(&1));
+        assert_eq!(
+            c.false_negatives_by_predicted["human_rights"].get("security"),
+            Some(&1)
+        );
+        assert_eq!(
+            c.false_positives_by_gold["security"].get("human_rights"),
+            Some(&1)
+        );
+        assert!(c.false_positives_by_gold["gender"].is_empty());
+        assert!(c
+            .to_markdown("t")
+            .contains("| crime | none 1, security 1 |"));
+    }
 
     fn set(names: &[&str]) -> LabelSet {
         LabelSet::from_names(names).unwrap()

@@ -62,6 +62,14 @@ impl Lexicon {
             message,
         };
         let file: LexiconFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        Self::compile(file, origin)
+    }
+
+    fn compile(file: LexiconFile, origin: &str) -> Result<Self, LexiconError> {
+        let err = |message: String| LexiconError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
         let mut entries = Vec::new();
         for (name, terms) in file.frames {
             let frame =
@@ -72,6 +80,32 @@ impl Lexicon {
             }
         }
         Ok(Lexicon { entries })
+    }
+
+    /// Build from term lists by frame name (as stored in a trained head, so that the head
+    /// keeps the terms it was trained with whatever later happens to `datasets/lexicon.toml`).
+    pub fn from_terms(
+        terms: &BTreeMap<String, Vec<String>>,
+        origin: &str,
+    ) -> Result<Self, LexiconError> {
+        let file = LexiconFile {
+            frames: terms
+                .iter()
+                .map(|(f, t)| (f.clone(), FrameTerms { terms: t.clone() }))
+                .collect(),
+        };
+        Self::compile(file, origin)
+    }
+
+    /// The term lists by frame name, in file order within each frame.
+    pub fn terms(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (frame, term, _) in &self.entries {
+            out.entry(frame.name().to_string())
+                .or_default()
+                .push(term.clone());
+        }
+        out
     }
 
     pub fn load(path: &Path) -> Result<Self, LexiconError> {
@@ -156,6 +190,16 @@ mod tests {
             .classify("Decides to remain seized of the matter.")
             .is_empty());
         assert_eq!(lx.classify("the seizure of assets").names(), vec!["crime"]);
+    }
+
+    #[test]
+    fn terms_round_trip_through_from_terms() {
+        let lx = lexicon();
+        let back = Lexicon::from_terms(&lx.terms(), "head").unwrap();
+        assert_eq!(back.terms(), lx.terms());
+        let text = "Condemns the sexual violence against women by terrorist groups";
+        assert_eq!(back.classify(text), lx.classify(text));
+        assert_eq!(lx.classify(text).names(), vec!["security", "gender"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use super::{load_encoder, write_atomically, CommandError};
 use crate::aggregate::{self, AggregateOptions, Observation, ShareRow};
 use crate::citations::{CitationTable, Citations};
-use crate::classify::{quantize_for_reproducibility, Frame, FrameScores, HeadFile, LabelSet};
+use crate::classify::{Classifier, Frame, FrameScores, LabelSet};
 use crate::cli::AnalyzeArgs;
 use crate::report::AnalysisSummary;
 use crate::segment::{self, AgendaRules, Paragraph};
@@ -164,7 +164,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         .head
         .clone()
         .unwrap_or_else(|| super::eval::default_head_path(settings, &info.name));
-    let head = HeadFile::load(&head_path, &info.name, &info.fingerprint)?;
+    let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
     let (vectors, cache_stats) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
     timings.insert("embed_s", t.elapsed().as_secs_f64());
@@ -178,7 +178,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             .par_iter()
             .zip(vectors.par_iter())
             .map(|(p, v)| {
-                let (s, l) = head.head.predict(&quantize_for_reproducibility(&v.vector));
+                let (s, l) = head.predict(&v.vector, &p.text);
                 (s, l, table.extract(&p.text))
             })
             .collect()
@@ -317,7 +317,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         "frameshift_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>(),
         "model": {"name": info.name, "fingerprint": info.fingerprint, "files": loaded.model.files, "device": crate::device::name(&loaded.device)},
-        "head": {"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.data.annotations_sha256},
+        "head": {"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.file.data.annotations_sha256},
         "parameters": {
             "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "from_year": args.from_year, "to_year": args.to_year,
@@ -506,7 +506,7 @@ fn write_shares<W: std::io::Write>(w: W, shares: &[ShareRow]) -> std::io::Result
 fn adjusted_shares(
     gold: &Path,
     loaded: &super::LoadedEncoder,
-    head: &HeadFile,
+    head: &Classifier,
     enc: &crate::cli::EncoderArgs,
     shares: &[ShareRow],
     settings: &Settings,
@@ -518,11 +518,7 @@ fn adjusted_shares(
     for f in Frame::ALL {
         let (mut tp, mut pos, mut fp, mut neg) = (0.0, 0.0, 0.0, 0.0);
         for (g, v) in gold.items.iter().zip(&vectors) {
-            let predicted = head
-                .head
-                .predict(&quantize_for_reproducibility(&v.vector))
-                .1
-                .contains(f);
+            let predicted = head.predict(&v.vector, &g.text).1.contains(f);
             if g.labels.contains(f) {
                 pos += 1.0;
                 if predicted {

@@ -11,7 +11,7 @@
 use super::{load_encoder, CommandError};
 use crate::classify::lexicon::Lexicon;
 use crate::classify::zeroshot::ZeroShot;
-use crate::classify::{FrameScores, HeadFile, LabelSet};
+use crate::classify::{quantize_for_reproducibility, Classifier, FrameScores, LabelSet};
 use crate::cli::{EvalArgs, Method, ReportFormat};
 use crate::dataset::read_gold;
 use crate::embed::{embed_texts, EmbedOptions};
@@ -45,15 +45,18 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                 .head
                 .clone()
                 .unwrap_or_else(|| default_head_path(settings, &info.name));
-            let head = HeadFile::load(&head_path, &info.name, &info.fingerprint)?;
+            let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
             let opts = EmbedOptions {
                 batch_tokens: args.encoder.batch_tokens,
                 window_overlap: args.encoder.window_overlap,
             };
             let vectors = embed_texts(loaded.encoder.as_ref(), &texts, &opts)?;
             let report = if method == Method::Head {
-                let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) =
-                    vectors.iter().map(|v| head.head.predict(&v.vector)).unzip();
+                let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) = vectors
+                    .iter()
+                    .zip(&texts)
+                    .map(|(v, t)| head.predict(&v.vector, t))
+                    .unzip();
                 evaluate(&truth, &predicted, Some(&scores))
             } else {
                 let zs = ZeroShot::build(
@@ -62,7 +65,10 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                 )?;
                 let predicted: Vec<LabelSet> = vectors
                     .iter()
-                    .map(|v| FrameScores(zs.scores(&v.vector)).labels(&head.zeroshot_thresholds))
+                    .map(|v| {
+                        FrameScores(zs.scores(&quantize_for_reproducibility(&v.vector)))
+                            .labels(&head.file.zeroshot_thresholds)
+                    })
                     .collect();
                 evaluate(&truth, &predicted, None)
             };
@@ -133,12 +139,13 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         loaded.encoder.as_ref(),
         &settings.datasets_dir().join("frames.toml"),
     )?;
-    let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
+    // The baseline uses the same term lists whose indicators the head reads.
+    let lexicon = &data.lexicon;
     let opts = TrainOptions::default();
     let set = &data.set;
     let folds = grouped_folds(&set.groups, opts.folds, opts.seed);
     let n = set.len();
-    let zs_scores: Vec<[f32; 4]> = set.x.iter().map(|x| zs.scores(x)).collect();
+    let zs_scores: Vec<[f32; 4]> = data.vectors.iter().map(|x| zs.scores(x)).collect();
 
     // Each outer fold is independent; train them in parallel (inner work is sequential).
     let per_fold: Vec<Vec<(usize, FrameScores, LabelSet, LabelSet)>> = (0..opts.folds)
@@ -240,6 +247,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         "per_frame": serde_json::to_value(&reports[0].1.per_frame).expect("serialises"),
         "methods": methods,
         "head_by_source": sources,
+        "head_confusions": crate::metrics::confusions(&set.y, &head_labels),
     });
     let mut md = format!(
         "# frameshift eval: grouped {}-fold cross-validation ({date})\n\n\
@@ -262,6 +270,10 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         md.push_str(&r.to_markdown(&format!("head, {name} paragraphs only")));
         md.push('\n');
     }
+    md.push_str(
+        &crate::metrics::confusions(&set.y, &head_labels)
+            .to_markdown("head: where the errors go (out-of-fold)"),
+    );
     let dir = args
         .results
         .clone()

@@ -8,8 +8,7 @@
 
 use super::{load_encoder, CommandError};
 use crate::citations::CitationTable;
-use crate::classify::lexicon::Lexicon;
-use crate::classify::{quantize_for_reproducibility, Frame, FrameScores, HeadFile, LabelSet};
+use crate::classify::{Classifier, Frame, FrameScores, LabelSet};
 use crate::cli::{LabelArgs, LabelFormat};
 use crate::segment::{self, AgendaRules, Paragraph};
 use crate::settings::Settings;
@@ -109,9 +108,10 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         .head
         .clone()
         .unwrap_or_else(|| super::eval::default_head_path(settings, &info.name));
-    let head = HeadFile::load(&head_path, &info.name, &info.fingerprint)?;
-    let thresholds = parse_thresholds(thresholds_override, head.head.thresholds())?;
-    let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
+    let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
+    let thresholds = parse_thresholds(thresholds_override, head.thresholds())?;
+    // Evidence from the term lists the head itself reads (stored in the head file).
+    let lexicon = head.lexicon();
     let table = CitationTable::load(&settings.datasets_dir().join("citations.toml"))?;
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
     let (vectors, _) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
@@ -120,7 +120,7 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         .iter()
         .zip(&vectors)
         .map(|(p, v)| {
-            let scores: FrameScores = head.head.score(&quantize_for_reproducibility(&v.vector));
+            let scores: FrameScores = head.score(&v.vector, &p.text);
             let labels: LabelSet = scores.labels(&thresholds);
             let (_, cues) = lexicon.matches(&p.text);
             Labelled {

@@ -6,10 +6,11 @@
 //! same data and weights reproduces the committed file byte for byte.
 
 use super::{load_encoder, write_atomically, CommandError, LoadedEncoder};
+use crate::classify::lexicon::Lexicon;
 use crate::classify::zeroshot::ZeroShot;
 use crate::classify::{
-    best_threshold, quantize_for_reproducibility, train_head, DataRef, EncoderRef, Frame, HeadFile,
-    LabelledSet, TrainOptions, HEAD_FORMAT,
+    best_threshold, head_features, quantize_for_reproducibility, train_head, DataRef, EncoderRef,
+    Frame, HeadFile, LabelledSet, TrainOptions, HEAD_FORMAT,
 };
 use crate::cli::{DataArgs, EncoderArgs, TrainArgs};
 use crate::dataset::{join_annotations, read_annotations, AnnotationSet, Labelled};
@@ -21,7 +22,12 @@ use std::process::ExitCode;
 pub struct TrainingData {
     pub annotations: AnnotationSet,
     pub labelled: Vec<Labelled>,
+    /// The rounded embeddings (what the zero-shot baseline reads).
+    pub vectors: Vec<Vec<f32>>,
+    /// The head's features ([`head_features`]) with labels and documents.
     pub set: LabelledSet,
+    /// The lexicon whose indicators are part of the features (`datasets/lexicon.toml`).
+    pub lexicon: Lexicon,
 }
 
 pub fn load_training_data(
@@ -43,10 +49,12 @@ pub fn load_training_data(
         eprintln!("embedding {} annotated paragraphs...", texts.len());
     }
     let (vectors, _) = super::embed_with_cache(args, encoder, &texts, settings)?;
+    let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
     let set = LabelledSet {
         x: vectors
             .iter()
-            .map(|v| quantize_for_reproducibility(&v.vector))
+            .zip(&texts)
+            .map(|(v, t)| head_features(&v.vector, t, &lexicon))
             .collect(),
         y: labelled.iter().map(|l| l.labels).collect(),
         groups: labelled.iter().map(|l| l.paragraph.doc.clone()).collect(),
@@ -54,7 +62,12 @@ pub fn load_training_data(
     Ok(TrainingData {
         annotations,
         labelled,
+        vectors: vectors
+            .iter()
+            .map(|v| quantize_for_reproducibility(&v.vector))
+            .collect(),
         set,
+        lexicon,
     })
 }
 
@@ -69,8 +82,7 @@ pub fn fit_head_file(
     let mut zeroshot_thresholds = [0.5f32; 4];
     for f in Frame::ALL {
         let scores: Vec<f64> = data
-            .set
-            .x
+            .vectors
             .iter()
             .map(|x| zeroshot.scores(x)[f.index()] as f64)
             .collect();
@@ -108,6 +120,7 @@ pub fn fit_head_file(
         options: *opts,
         head,
         zeroshot_thresholds,
+        lexicon: data.lexicon.terms(),
     }
 }
 
