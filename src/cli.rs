@@ -207,6 +207,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
 
+    /// Seed of the cross-validation fold assignment (default: the committed results' seed).
+    /// Other seeds show how much the figures move with the split; write those elsewhere
+    /// with --results.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
     #[command(flatten)]
     pub encoder: EncoderArgs,
 }

@@ -235,6 +235,136 @@ fn resolution_1000_structure() {
     assert_eq!(numbers, (1..=11).collect::<Vec<_>>());
 }
 
+fn local(paras: &[&Paragraph]) -> Vec<String> {
+    paras
+        .iter()
+        .map(|p| p.id.rsplit('#').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn decides_chapeau_is_an_unnumbered_operative_with_subparagraphs() {
+    // The UNDOF renewals of 1989-2000: one preamble, then `Decides:` and items (a)-(c).
+    for sym in [
+        "S/RES/633 (1989)",
+        "S/RES/695 (1991)",
+        "S/RES/887 (1993)",
+        "S/RES/1024 (1995)",
+        "S/RES/1276 (1999)",
+        "S/RES/1300 (2000)",
+    ] {
+        let paras = doc(&RESOLUTIONS, sym);
+        let ids = local(&paras);
+        let at = ids.iter().position(|i| i == "opx1").expect(sym);
+        assert_eq!(ids[at..], ["opx1", "opx1a", "opx1b", "opx1c"], "{sym}");
+        assert_eq!(paras[at].text, "Decides:", "{sym}");
+        assert_eq!(paras[at].kind, ParaKind::Operative, "{sym}");
+        assert!(!paras
+            .iter()
+            .any(|p| p.kind == ParaKind::Preambular && p.text.ends_with(':')));
+    }
+    // Numbered chapeaux keep their items.
+    let p686 = doc(&RESOLUTIONS, "S/RES/686 (1991)");
+    let op3 = p686.iter().position(|p| p.id.ends_with("#op3")).unwrap();
+    assert!(p686[op3].text.ends_with("Iraq:"));
+    assert!(p686[op3 + 1].id.ends_with("#op3a"));
+}
+
+#[test]
+fn resolves_chapeau_is_an_unnumbered_operative() {
+    let p5 = doc(&RESOLUTIONS, "S/RES/5 (1946)");
+    assert_eq!(local(&p5), ["pp1", "opx1", "opx1-1", "opx1-2", "opx1-3"]);
+    assert_eq!(p5[1].text, "Resolves:");
+    let p15 = doc(&RESOLUTIONS, "S/RES/15 (1946)");
+    assert_eq!(counts(&p15), (0, 1, 9));
+    let all = &RESOLUTIONS.paragraphs;
+    assert!(!all.iter().any(|p| p.kind == ParaKind::Preambular
+        && (p.text.starts_with("Resolves") || p.text.starts_with("Decides"))
+        && p.text.ends_with(':')));
+}
+
+#[test]
+fn part_letter_headings_are_not_paragraphs() {
+    let paras = doc(&RESOLUTIONS, "S/RES/1284 (1999)");
+    assert!(!paras.iter().any(|p| p.text.len() <= 2), "section letters");
+    assert_eq!(counts(&paras).0, 11);
+    let numbers: Vec<u32> = paras
+        .iter()
+        .filter(|p| p.kind == ParaKind::Operative)
+        .filter_map(|p| p.number)
+        .collect();
+    assert_eq!(numbers, (1..=39).collect::<Vec<_>>());
+    assert!(!paras
+        .iter()
+        .any(|p| p.id.contains("opx") || p.id.contains("pt2.")));
+}
+
+#[test]
+fn stray_letter_before_opening_is_the_opening_line() {
+    let paras = doc(&RESOLUTIONS, "S/RES/876 (1993)");
+    assert!(paras[0]
+        .text
+        .starts_with("Reaffirming its resolutions 849 (1993)"));
+    assert_eq!(paras[0].id, "S/RES/876 (1993)#pp1");
+    assert!(!RESOLUTIONS
+        .paragraphs
+        .iter()
+        .any(|p| p.text.ends_with("sThe Security Council,")
+            || p.text.ends_with("SThe Security Council,")));
+}
+
+#[test]
+fn footnote_lines_are_not_paragraphs() {
+    let p1170 = doc(&RESOLUTIONS, "S/RES/1170 (1998)");
+    assert!(!p1170.iter().any(|p| p.text.contains("UNTS")));
+    assert!(!p1170.iter().any(|p| p.id.contains("opx")));
+    let footnotes = RESOLUTIONS
+        .paragraphs
+        .iter()
+        .filter(|p| {
+            p.text.starts_with("Footnotes")
+                || (p.text.contains("Ibid.")
+                    && p.text.starts_with(|c: char| c.is_ascii_digit() || c == '('))
+        })
+        .filter(|p| p.text.len() < 120)
+        .map(|p| p.id.as_str())
+        .collect::<Vec<_>>();
+    assert!(footnotes.is_empty(), "{footnotes:?}");
+    // Operative paragraphs that lost their dot stay (S/RES/670 (1990) `4 Decides further`).
+    assert!(doc(&RESOLUTIONS, "S/RES/670 (1990)")
+        .iter()
+        .any(|p| p.text.starts_with("4 Decides further")));
+}
+
+#[test]
+fn truncated_adoption_line_is_not_a_paragraph() {
+    let p7 = doc(&RESOLUTIONS, "S/RES/7 (1946)");
+    assert_eq!(local(&p7), ["opx1"]);
+    assert!(!RESOLUTIONS
+        .paragraphs
+        .iter()
+        .any(|p| p.text.starts_with("Adopted at")));
+}
+
+#[test]
+fn topic_headings_before_numbered_paragraphs_are_not_paragraphs() {
+    for (sym, heads) in [
+        ("S/RES/1904 (2009)", 0),
+        ("S/RES/2161 (2014)", 0),
+        ("S/RES/2255 (2015)", 0),
+    ] {
+        let paras = doc(&RESOLUTIONS, sym);
+        let unnumbered = paras.iter().filter(|p| p.id.contains("opx")).count();
+        assert_eq!(unnumbered, heads, "{sym}");
+    }
+    for head in ["Listing", "Delisting", "Monitoring Team", "Reporting"] {
+        assert!(
+            !RESOLUTIONS.paragraphs.iter().any(|p| p.text == head),
+            "{head}"
+        );
+    }
+}
+
 #[test]
 fn resolution_2242_op9_is_one_paragraph_across_page_break() {
     let paras = doc(&RESOLUTIONS, "S/RES/2242 (2015)");

@@ -114,6 +114,112 @@ fn jsonl_and_csv_carry_metadata() {
     assert_eq!(note.meta["source_url"], "https://example.org/1");
 }
 
+/// Segment an invented resolution text; local ids and kinds, in order.
+fn resolution_ids(text: &str) -> Vec<(String, ParaKind)> {
+    let doc = Document::new("S/RES/9100 (2031)", DocKind::Resolution, text.to_string());
+    segment::segment_document(&doc, &AgendaRules::empty())
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id.rsplit('#').next().unwrap().to_string(), p.kind))
+        .collect()
+}
+
+fn ids(out: &[(String, ParaKind)]) -> Vec<&str> {
+    out.iter().map(|(id, _)| id.as_str()).collect()
+}
+
+#[test]
+fn decides_chapeau_is_an_unnumbered_operative_with_subparagraphs() {
+    let out = resolution_ids(
+        "The Security Council,\n\nHaving considered the report of the Secretary-General on the \
+         observer mission,\n\nDecides:\n\n(a) To call upon the parties to act at once;\n\n\
+         (b) To renew the mandate of the mission for six months;\n\n(c) To request a report.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "opx1", "opx1a", "opx1b", "opx1c"]);
+    assert_eq!(out[1].1, ParaKind::Operative);
+    assert!(out[2..].iter().all(|(_, k)| *k == ParaKind::Subparagraph));
+    // A numbered chapeau keeps its items.
+    let out = resolution_ids(
+        "The Security Council,\nRecalling its resolutions,\n1. Demands that Iraq:\n\
+         (a) Withdraw at once;\n(b) Release all detainees;\n2. Decides to remain seized.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "op1", "op1a", "op1b", "op2"]);
+}
+
+#[test]
+fn resolves_chapeau_is_an_unnumbered_operative() {
+    let out = resolution_ids(
+        "The Security Council,\n\nHaving considered the statement of the Government,\n\n\
+         Resolves:\n\nTo defer further proceedings on the matter;\n\n\
+         To request the Government to report by an early date.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "opx1", "opx1-1", "opx1-2"]);
+    assert_eq!(out[1].1, ParaKind::Operative);
+}
+
+#[test]
+fn part_letter_headings_are_not_paragraphs() {
+    let out = resolution_ids(
+        "The Security Council,\nRecalling its resolutions,\nA.\n1. Decides to establish a \
+         commission;\n2. Requests a report;\nB.\n3. Reiterates its demands;\nC.\n\
+         4. Decides to remain seized of the matter.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "op1", "op2", "op3", "op4"]);
+}
+
+#[test]
+fn stray_letter_before_opening_is_the_opening_line() {
+    let out = resolution_ids(
+        "S/RES/9100 (2031)\nSThe Security Council,\nReaffirming its resolutions,\n\
+         1. Decides to remain seized of the matter.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "op1"]);
+}
+
+#[test]
+fn footnote_lines_are_not_paragraphs() {
+    let out = resolution_ids(
+        "The Security Council,\nRecalling the Convention,1\n1. Decides to remain seized of the \
+         matter.\n1 999 UNTS, p. 1.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "op1"]);
+    // Yearbook footnotes, and a footnote run that goes on without a citation.
+    let out = resolution_ids(
+        "The Security Council,\n\nHaving examined the application,\n\n\
+         Recommends that the applicant be admitted.\n\nFootnotes (12) Ibid., document S/1.\n\n\
+         1 See Official Records, First Year.\n\n2 The draft was put to the vote in parts.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "opx1"]);
+    // A paragraph that lost its number's dot is not a footnote; nor is an item `(1) ...;`.
+    let out = resolution_ids(
+        "The Security Council,\nRecalling its resolutions,\n1. Decides that:\n\
+         (1) The parties should see to it;\n2. Requests a report;\n\
+         3 Decides to remain seized of the matter, adopted today.\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "op1", "op1-1", "op2", "opx1"]);
+}
+
+#[test]
+fn truncated_adoption_line_is_not_a_paragraph() {
+    let out = resolution_ids(
+        "The Security Council,\n\nHaving appointed a committee,\n\n\
+         Decides to keep the situation under observation.\n\nAdopted at the 12th[1]\n",
+    );
+    assert_eq!(ids(&out), ["pp1", "opx1"]);
+}
+
+#[test]
+fn topic_headings_before_numbered_paragraphs_are_not_paragraphs() {
+    let out = resolution_ids(
+        "The Security Council,\nRecalling its resolutions,\n1. Decides to extend the mandate;\n\
+         Listing\n2. Encourages States to submit names;\nMonitoring Team\n\
+         3. Requests the Team to report;\nListing (as amended)\n\
+         4. Decides to remain seized of the matter.\n",
+    );
+    // A line with brackets (names in a list, quoted titles) is left as it was.
+    assert_eq!(ids(&out), ["pp1", "op1", "op2", "op3", "opx1", "op4"]);
+}
+
 #[test]
 fn ids_and_hashes_are_stable_across_runs() {
     let a = segment::segment_paths(&[fixture("")], &AgendaRules::builtin()).paragraphs;

@@ -141,7 +141,10 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
     )?;
     // The baseline uses the same term lists whose indicators the head reads.
     let lexicon = &data.lexicon;
-    let opts = TrainOptions::default();
+    let mut opts = TrainOptions::default();
+    if let Some(seed) = args.seed {
+        opts.seed = seed;
+    }
     let set = &data.set;
     let folds = grouped_folds(&set.groups, opts.folds, opts.seed);
     let n = set.len();

@@ -33,8 +33,11 @@ pub struct Unit {
     pub text: String,
 }
 
+/// The opening line. A stray lower- or upper-case `s` glued to it (`SThe Security Council,`
+/// in S/RES/876 (1993), `sThe ...` in S/RES/439 (1978)) is extraction debris of the symbol
+/// above it, not text.
 static SC_LINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(.*\s)?The Security Council\s*[,:;]?\s*(.*)$").unwrap());
+    LazyLock::new(|| Regex::new(r"^(.*\s)?[sS]?The Security Council\s*[,:;]?\s*(.*)$").unwrap());
 
 /// If the line opens a resolution body (`The Security Council,`, possibly after a title on
 /// the same line, possibly with the first paragraph after the comma), the text after it.
@@ -50,8 +53,13 @@ fn sc_line(t: &str) -> Option<&str> {
     ((starts && upper) || rest.is_empty()).then_some(rest)
 }
 static ADOPTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\(?(?:Adopted|Adopté)\b.{0,200}(?:meeting|votes?|unanimously|consensus|abstentions?)\b.*$")
-        .unwrap()
+    Regex::new(concat!(
+        r"(?i)^\(?(?:Adopted|Adopté)\b.{0,200}(?:meeting|votes?|unanimously|consensus|abstentions?)\b.*$|",
+        // The yearbook note cut short before `meeting` (`Adopted at the 49th[1]`, S/RES/7
+        // (1946)): nothing but the meeting number follows.
+        r"(?i)^Adopted at the \d+(?:st|nd|rd|th)\b(?:\s*\[\d{1,3}\])?\s*$"
+    ))
+    .unwrap()
 });
 static NOTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[\d{1,3}\]\s").unwrap());
 static NUMBER: LazyLock<Regex> =
@@ -375,12 +383,75 @@ fn is_heading(text: &str, is_last: bool) -> bool {
     !(first.ends_with("ing") || first.ends_with("ed") || looks_operative(text))
 }
 
+/// Whether an unlabelled paragraph opens like an operative one. A lone verb closed by `.` or
+/// `:` counts: `Decides:` / `Resolves that:` introduce the lettered items of the single
+/// operative paragraph of many 1946-1999 resolutions, and are operative, not preambular.
 fn looks_operative(text: &str) -> bool {
     OPERATIVE_START.captures(text).is_some_and(|c| {
         let first = c[0].split_whitespace().last().unwrap_or("");
         !matches!(first, "Bearing" | "Acting" | "Mindful" | "Conscious") && c[0].contains(' ')
-            || text.ends_with('.')
+            || text.ends_with(['.', ':'])
     }) && !text.ends_with(',')
+}
+
+/// Section letters of a resolution in lettered sections (`A.` ... `D.` in S/RES/1284
+/// (1999)). The sections share one numbering and one preamble, so they are headings, not
+/// the parts of a resolution adopted in parts (those repeat `The Security Council,` or
+/// restart their numbering, and get `pt2.`).
+static SECTION_LETTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:[A-Z]|[IVX]{1,4})\.?$").unwrap());
+
+/// Whether an unlabelled block right before a numbered paragraph is a topic heading of a
+/// modern resolution (`Listing`, `Monitoring Team`, `Reporting and review`): short, open
+/// end, capitalised. Lines with brackets are left alone: they are list items such as judges'
+/// names (`Patrick Robinson (Jamaica)`) or quoted titles.
+fn is_topic_heading(text: &str) -> bool {
+    !clean::ends_closed(text)
+        && text.split_whitespace().count() <= 8
+        && text.chars().next().is_some_and(char::is_uppercase)
+        && !text.contains(['(', ')'])
+}
+
+/// A footnote mark opening a line: `1 `, `(24) `, `1/ `, possibly after `Footnotes`.
+static FOOTNOTE_MARK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:\((\d{1,3})\)|(\d{1,3})/?)\s+([\p{L}\d].*)$").unwrap());
+/// What footnotes of the yearbooks and of modern resolutions cite or say.
+static FOOTNOTE_CITES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\b(?:Ibid|lbid|Ibld|Ibtd|bid)\.|\bOfficial Record|0fficial Records|\bSee\b|",
+        r"\b[Dd]ocuments? S\b|\bUNTS\b|Treaty Series|without vote|in the voting|",
+        r"\bwas absent\b|\bvoted on\b|mimeographed|\bfootnote\b|\badopted\b"
+    ))
+    .unwrap()
+});
+
+/// An operative opening after a lost paragraph number: `Decides ...`, `Also requests ...`,
+/// `Further underlines ...` (citations open with `Ibid.`, `See`, `Official Records`).
+static OPERATIVE_VERB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[A-Z][a-z]+ly\s+|Further\s+|Also\s+)?(?:[A-Z][a-z]+|[a-z]+)(?:s|es)\b")
+        .unwrap()
+});
+
+/// Whether an unlabelled block is a footnote printed in the text (the yearbooks' `Footnotes
+/// (24) Ibid., document S/4429.`, `1 548 UNTS, p. 316.` in S/RES/1170 (1998)). A marked line
+/// counts when it cites (see [`FOOTNOTE_CITES`]) or follows another footnote; a line whose
+/// mark is the next operative number (`4 Decides further ...` after `3.`) is an operative
+/// paragraph that lost its dot, and a line ending like a list item (`;`, `:`, `,`) is an
+/// item numbered `(1)`, `(2)`.
+fn is_footnote(text: &str, after_footnote: bool, last_number: Option<u32>) -> bool {
+    if text.starts_with("Footnotes") {
+        return true;
+    }
+    let Some(c) = FOOTNOTE_MARK.captures(text) else {
+        return false;
+    };
+    let rest = c.get(3).map_or("", |m| m.as_str());
+    let bare: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
+    let next_number = bare.is_some_and(|n| Some(n) == last_number.map(|l| l + 1));
+    if rest.ends_with([';', ':', ',']) || (next_number && OPERATIVE_VERB.is_match(rest)) {
+        return false;
+    }
+    after_footnote || FOOTNOTE_CITES.is_match(rest)
 }
 
 /// Whether a `(i)`-style label is roman here: it is alphabetic only right after `(h)`,
@@ -407,7 +478,19 @@ fn classify(blocks: Vec<(Block, bool)>) -> Vec<Unit> {
     let mut bullets = 0u32;
     let mut after_chapeau = false;
     let n = blocks.len();
+    // Whether the block after each one carries a paragraph number (topic headings stand
+    // right before one).
+    let next_numbered: Vec<bool> = (0..n)
+        .map(|i| {
+            blocks
+                .get(i + 1)
+                .is_some_and(|(b, _)| matches!(parse_label(&b.text), Some((Label::Number(_), _))))
+        })
+        .collect();
+    let mut after_footnote = false;
     for (i, (block, new_part)) in blocks.into_iter().enumerate() {
+        // Footnotes run on until a paragraph that is not one.
+        let follows_footnote = std::mem::take(&mut after_footnote);
         if new_part && !units.is_empty() {
             part += 1;
             seen_operative = false;
@@ -463,7 +546,14 @@ fn classify(blocks: Vec<(Block, bool)>) -> Vec<Unit> {
             }
             None => {
                 let text = block.text;
-                if is_heading(&text, i + 1 == n) {
+                if is_footnote(&text, follows_footnote, last_number) {
+                    after_footnote = true;
+                    continue;
+                }
+                if is_heading(&text, i + 1 == n)
+                    || SECTION_LETTER.is_match(&text)
+                    || (next_numbered[i] && is_topic_heading(&text))
+                {
                     continue;
                 }
                 if after_chapeau && seen_operative && !text.ends_with(',') {
