@@ -102,38 +102,71 @@ impl QLinear {
         x.par_chunks(ROWS_PER_TASK * self.k)
             .zip(scratch.par_chunks_mut(ROWS_PER_TASK * self.kp))
             .zip(out.par_chunks_mut(ROWS_PER_TASK * self.n))
-            .for_each(|((x, a), out)| {
-                let rows = x.len() / self.k;
-                let mut row_scale = [0f32; ROWS_PER_TASK];
-                for r in 0..rows {
-                    row_scale[r] = quantize_row(
-                        &x[r * self.k..(r + 1) * self.k],
-                        &mut a[r * self.kp..(r + 1) * self.kp],
-                    );
-                }
-                let mut acc = [0i32; MR * NB];
-                let mut r = 0;
-                while r < rows {
-                    let mr = MR.min(rows - r);
-                    for panel in 0..self.n.div_ceil(NB) {
-                        self.panel_dot(&a[r * self.kp..(r + mr) * self.kp], panel, &mut acc, vnni);
-                        let c0 = panel * NB;
-                        let cols = NB.min(self.n - c0);
-                        for i in 0..mr {
-                            let o = &mut out[(r + i) * self.n + c0..(r + i) * self.n + c0 + cols];
-                            let sx = row_scale[r + i];
-                            let acc = &acc[i * NB..i * NB + cols];
-                            let offset = &self.offset[c0..c0 + cols];
-                            let sw = &self.scale[c0..c0 + cols];
-                            for j in 0..cols {
-                                let y = (acc[j] - offset[j]) as f32 * (sx * sw[j]);
-                                o[j] = if accumulate { o[j] + y } else { y };
-                            }
+            .for_each(|((x, a), out)| self.task(x, a, out, accumulate, vnni));
+    }
+
+    /// One parallel task: quantise up to [`ROWS_PER_TASK`] rows, multiply, scale, store.
+    /// Compiled per instruction set so the quantisation and the epilogue vectorise too.
+    fn task(&self, x: &[f32], a: &mut [u8], out: &mut [f32], accumulate: bool, vnni: bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            fn avx512(q: &QLinear, x: &[f32], a: &mut [u8], out: &mut [f32], acc: bool, v: bool) {
+                q.task_body(x, a, out, acc, v)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(q: &QLinear, x: &[f32], a: &mut [u8], out: &mut [f32], acc: bool, v: bool) {
+                q.task_body(x, a, out, acc, v)
+            }
+            match self.level {
+                // SAFETY: `Level::Avx512` comes from `Level::detect`, which checked these
+                // features at run time.
+                Level::Avx512 => return unsafe { avx512(self, x, a, out, accumulate, vnni) },
+                // SAFETY: `Level::Avx2` implies AVX2 and FMA were detected.
+                Level::Avx2 => return unsafe { avx2(self, x, a, out, accumulate, vnni) },
+                Level::Portable => {}
+            }
+        }
+        self.task_body(x, a, out, accumulate, vnni)
+    }
+
+    #[inline(always)]
+    fn task_body(&self, x: &[f32], a: &mut [u8], out: &mut [f32], accumulate: bool, vnni: bool) {
+        let rows = x.len() / self.k;
+        let mut row_scale = [0f32; ROWS_PER_TASK];
+        for r in 0..rows {
+            row_scale[r] = quantize_row(
+                &x[r * self.k..(r + 1) * self.k],
+                &mut a[r * self.kp..(r + 1) * self.kp],
+            );
+        }
+        let mut acc = [0i32; MR * NB];
+        let mut r = 0;
+        while r < rows {
+            let mr = MR.min(rows - r);
+            for panel in 0..self.n.div_ceil(NB) {
+                self.panel_dot(&a[r * self.kp..(r + mr) * self.kp], panel, &mut acc, vnni);
+                let c0 = panel * NB;
+                let cols = NB.min(self.n - c0);
+                for i in 0..mr {
+                    let o = &mut out[(r + i) * self.n + c0..(r + i) * self.n + c0 + cols];
+                    let sx = row_scale[r + i];
+                    let acc = &acc[i * NB..i * NB + cols];
+                    let offset = &self.offset[c0..c0 + cols];
+                    let sw = &self.scale[c0..c0 + cols];
+                    if accumulate {
+                        for j in 0..cols {
+                            o[j] += (acc[j] - offset[j]) as f32 * (sx * sw[j]);
+                        }
+                    } else {
+                        for j in 0..cols {
+                            o[j] = (acc[j] - offset[j]) as f32 * (sx * sw[j]);
                         }
                     }
-                    r += mr;
                 }
-            });
+            }
+            r += mr;
+        }
     }
 
     /// `acc[i][c] = sum_k a[i][k] * q[panel*64 + c][k]` for the (at most [`MR`]) rows of `a`.
@@ -154,12 +187,13 @@ impl QLinear {
 }
 
 /// Quantise one row to `u8` (value + 128) into `a` (zero padded); returns its scale.
+#[inline(always)]
 fn quantize_row(x: &[f32], a: &mut [u8]) -> f32 {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
     let inv = 1.0 / s;
     for (q, v) in a.iter_mut().zip(x) {
-        *q = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+        *q = (simd::round_to_i32((v * inv).clamp(-127.0, 127.0)) + 128) as u8;
     }
     for q in a[x.len()..].iter_mut() {
         *q = 128;
