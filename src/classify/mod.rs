@@ -640,7 +640,7 @@ mod head_tests {
         let mut set = LabelledSet::default();
         for i in 0..240u32 {
             let v: Vec<f32> = (0..6)
-                .map(|j| (((i * 37 + j * 101) % 97) as f32 / 48.0 - 1.0))
+                .map(|j| ((i * 37 + j * 101) % 97) as f32 / 48.0 - 1.0)
                 .collect();
             let mut l = LabelSet::default();
             for f in Frame::ALL {

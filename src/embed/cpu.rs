@@ -177,7 +177,7 @@ impl FastBert {
         }
         let h = config.hidden_size;
         let heads = config.num_attention_heads;
-        if heads == 0 || h % heads != 0 {
+        if heads == 0 || !h.is_multiple_of(heads) {
             return Err(EmbedError::Invalid(format!(
                 "hidden size {h} is not a multiple of {heads} heads"
             )));
@@ -520,5 +520,57 @@ impl Encoder for FastEncoder {
 
     fn pool(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.model.pool(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{cosine, tiny};
+    use super::*;
+
+    #[test]
+    fn fast_path_matches_candle_on_the_tiny_model() {
+        let candle = tiny::encoder(24);
+        let fast = tiny::fast_encoder(24, Precision::F32);
+        assert_eq!(candle.info().fingerprint, fast.info().fingerprint);
+        let texts = [
+            "the security council",
+            "calls upon member states to prevent trafficking in persons , women and girls",
+            "human rights of all victims of terrorism and crime under international law",
+        ];
+        let rows: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut r = vec![2];
+                r.extend(candle.tokenize(t).unwrap());
+                r.push(3);
+                r
+            })
+            .collect();
+        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        // Candle pads the batch; the fast path packs it: the pooled vectors must agree.
+        let want = candle.pool(&refs).unwrap();
+        let got = fast.pool(&refs).unwrap();
+        for (w, g) in want.iter().zip(&got) {
+            let c = cosine(w, g);
+            assert!(c >= 0.99999, "cosine {c}");
+            for (a, b) in w.iter().zip(g) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
+        let int8 = tiny::fast_encoder(24, Precision::Int8);
+        assert!(int8.info().fingerprint.ends_with("+int8"));
+        for (w, g) in want.iter().zip(&int8.pool(&refs).unwrap()) {
+            assert!(cosine(w, g) >= 0.99, "int8 cosine {}", cosine(w, g));
+        }
+    }
+
+    #[test]
+    fn bad_rows_are_errors_not_panics() {
+        let fast = tiny::fast_encoder(24, Precision::F32);
+        assert!(fast.pool(&[&[]]).is_err());
+        assert!(fast.pool(&[&[2, 99_999, 3]]).is_err());
+        assert!(fast.pool(&[&[2; 25]]).is_err());
+        assert!(fast.pool(&[]).unwrap().is_empty());
     }
 }

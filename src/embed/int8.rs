@@ -284,16 +284,16 @@ fn vnni_block<const R: usize>(a: &[u8], kp: usize, w: &[i8], acc: &mut [i32; MR 
             // the 4-byte read is unaligned.
             let a4 = unsafe { (ap.add(i * kp + s * 4) as *const i32).read_unaligned() };
             let av = _mm512_set1_epi32(a4);
-            for j in 0..4 {
-                ci[j] = _mm512_dpbusd_epi32(ci[j], av, wv[j]);
+            for (cij, wj) in ci.iter_mut().zip(&wv) {
+                *cij = _mm512_dpbusd_epi32(*cij, av, *wj);
             }
         }
     }
     for (i, ci) in c.iter().enumerate() {
-        for j in 0..4 {
+        for (j, cij) in ci.iter().enumerate() {
             // SAFETY: `acc` has `MR * 64` elements and `i < R <= MR`, `j < 4`: the 16 lanes
             // at `i * 64 + j * 16` are in bounds.
-            unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(i * NB + j * 16) as *mut _, ci[j]) };
+            unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(i * NB + j * 16) as *mut _, *cij) };
         }
     }
 }

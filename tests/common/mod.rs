@@ -33,3 +33,21 @@ pub fn minilm_encoder() -> frameshift::embed::BertEncoder {
     frameshift::embed::BertEncoder::load(&minilm(), &frameshift::device::Device::Cpu)
         .expect("MiniLM loads")
 }
+
+/// The real MiniLM on the fast CPU path, at `precision`.
+pub fn minilm_fast(
+    precision: frameshift::embed::cpu::Precision,
+) -> frameshift::embed::cpu::FastEncoder {
+    frameshift::embed::cpu::FastEncoder::load(&minilm(), precision).expect("MiniLM loads")
+}
+
+/// Every CPU backend that must give the reference vectors: (name, encoder).
+pub fn minilm_backends() -> Vec<(&'static str, Box<dyn frameshift::embed::Encoder>)> {
+    vec![
+        ("candle", Box::new(minilm_encoder())),
+        (
+            "fast",
+            Box::new(minilm_fast(frameshift::embed::cpu::Precision::F32)),
+        ),
+    ]
+}
