@@ -296,20 +296,34 @@ impl FastBert {
             let _layer = tracing::trace_span!("layer", l).entered();
             {
                 let _span = tracing::trace_span!("attention", tokens = t).entered();
-                layer.qkv.apply(&x, &mut qkv, false, &mut s);
-                add_bias(&mut qkv, &layer.qkv.bias, s.threads);
-                self.attention(&qkv, &mut ctx, &offsets);
+                {
+                    let _span = tracing::trace_span!("qkv").entered();
+                    layer.qkv.apply(&x, &mut qkv, false, &mut s);
+                    add_bias(&mut qkv, &layer.qkv.bias, s.threads);
+                }
+                {
+                    let _span = tracing::trace_span!("softmax_attend").entered();
+                    self.attention(&qkv, &mut ctx, &offsets);
+                }
                 // Residual: the product accumulates into `x`, then bias + LayerNorm.
+                let _span = tracing::trace_span!("attn_out_norm").entered();
                 layer.attn_out.apply(&ctx, &mut x, true, &mut s);
                 self.layer_norm(&mut x, &layer.attn_out.bias, &layer.attn_norm);
             }
             {
                 let _span = tracing::trace_span!("ffn", tokens = t).entered();
-                layer.up.apply(&x, &mut ffn, false, &mut s);
-                let level = self.level;
-                let bias = &layer.up.bias;
-                ffn.par_chunks_mut(self.inter * 64)
-                    .for_each(|c| simd::bias_gelu(level, c, bias));
+                {
+                    let _span = tracing::trace_span!("up").entered();
+                    layer.up.apply(&x, &mut ffn, false, &mut s);
+                }
+                {
+                    let _span = tracing::trace_span!("bias_gelu").entered();
+                    let level = self.level;
+                    let bias = &layer.up.bias;
+                    ffn.par_chunks_mut(self.inter * 64)
+                        .for_each(|c| simd::bias_gelu(level, c, bias));
+                }
+                let _span = tracing::trace_span!("down_norm").entered();
                 layer.down.apply(&ffn, &mut x, true, &mut s);
                 self.layer_norm(&mut x, &layer.down.bias, &layer.out_norm);
             }
