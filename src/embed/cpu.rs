@@ -579,6 +579,53 @@ mod tests {
         }
     }
 
+    /// The fallback kernels (what aarch64 and pre-AVX2 x86 run) give the same vectors as
+    /// the ones this machine picks: f32 up to rounding, int8 exactly in its integer part.
+    #[test]
+    fn portable_kernels_agree_with_detected_ones() {
+        let tok = tiny::tokenizer();
+        let texts = [
+            "the security council",
+            "human rights of all victims , women and girls",
+        ];
+        let rows: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut r = vec![2];
+                r.extend(tok.encode(*t, false).unwrap().get_ids());
+                r.push(3);
+                r
+            })
+            .collect();
+        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        for precision in [Precision::F32, Precision::Int8] {
+            let detected = tiny::fast_encoder(24, precision);
+            let mut portable = tiny::fast_encoder(24, precision);
+            portable.model.level = Level::Portable;
+            for layer in portable.model.layers.iter_mut() {
+                for dense in [
+                    &mut layer.qkv,
+                    &mut layer.attn_out,
+                    &mut layer.up,
+                    &mut layer.down,
+                ] {
+                    if let Some(q) = dense.q.as_mut() {
+                        q.force_portable();
+                    }
+                }
+            }
+            let a = detected.pool(&refs).unwrap();
+            let b = portable.pool(&refs).unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                let c = cosine(x, y);
+                assert!(
+                    c >= 0.99999,
+                    "{precision:?}: portable vs detected cosine {c}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_rows_are_errors_not_panics() {
         let fast = tiny::fast_encoder(24, Precision::F32);

@@ -81,6 +81,13 @@ impl QLinear {
         self.n
     }
 
+    /// Run the portable kernels only (tests of the fallback path on machines with VNNI).
+    #[cfg(test)]
+    pub(super) fn force_portable(&mut self) {
+        self.vnni = false;
+        self.level = Level::Portable;
+    }
+
     /// `out (m x n) = x (m x k) W^T`, or `out += x W^T` when `accumulate`. `scratch` holds
     /// the quantised activations and is grown as needed (kept by the caller across calls).
     pub fn forward(&self, x: &[f32], out: &mut [f32], accumulate: bool, scratch: &mut Vec<u8>) {
