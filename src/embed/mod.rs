@@ -21,7 +21,7 @@
 //! optional int8 mode); `commands::load_encoder` picks one from `--backend`.
 
 pub mod cpu;
-mod int8;
+pub mod int8;
 pub mod simd;
 
 use crate::device::Device;
