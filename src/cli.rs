@@ -37,6 +37,22 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Read corpus files and write one record per paragraph (JSONL or CSV).
     Segment(SegmentArgs),
+    /// The main job: corpus -> segment -> embed -> classify -> aggregate -> report, writing
+    /// paragraphs, shares with CIs, trends, citations, report.html/md and a manifest to --out.
+    Analyze(AnalyzeArgs),
+    /// Label the paragraphs of new texts (meeting records, speeches, resolutions, plain
+    /// text; `-` for stdin) with their frames, probabilities and evidence.
+    ///
+    /// Exit codes: 0 all inputs labelled; 1 some inputs could not be labelled (missing,
+    /// empty, binary or unreadable files: each reported on stderr, the rest labelled);
+    /// 2 nothing could run (missing model weights or head, bad flags).
+    Label(LabelArgs),
+    /// Train the frame head on datasets/annotations (embeddings from the chosen model) and
+    /// write weights/heads/<model>.json; the same data reproduces the same file byte for byte.
+    Train(TrainArgs),
+    /// Score a classification method against gold labels (`--gold`), or run grouped 5-fold
+    /// cross-validation of every method on datasets/annotations and write eval/results/.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +106,15 @@ pub struct EncoderArgs {
     /// model fingerprint so they are never mixed with f32 vectors.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
+
+    /// Embedding cache directory (default: $XDG_CACHE_HOME/frameshift or ~/.cache/frameshift),
+    /// keyed by encoder hash and paragraph text hash.
+    #[arg(long, env = "FRAMESHIFT_CACHE", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Embed everything afresh and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,4 +188,151 @@ pub struct SegmentArgs {
 pub enum SegmentFormat {
     Jsonl,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// The trained logistic head on encoder embeddings (weights/heads/<model>.json).
+    Head,
+    /// Codebook cue lists (datasets/lexicon.toml).
+    Lexicon,
+    /// Cosine similarity to frame descriptions (datasets/frames.toml).
+    Zeroshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Gold file: JSONL with `{"text": ..., "labels": [...]}` per line (labels from
+    /// security, crime, human_rights, gender; other keys ignored).
+    #[arg(long, value_name = "FILE")]
+    pub gold: Option<PathBuf>,
+
+    /// Method to score with --gold (default: head). Cross-validation scores all three.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Where cross-validation writes `<date>-<model>.json` and `.md`.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+/// Where the labelled data and the corpus it refers to are.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// Directory of annotation files (default: datasets/annotations).
+    #[arg(long, value_name = "DIR")]
+    pub annotations: Option<PathBuf>,
+
+    /// Root of the shared corpora the annotations refer to (default: ../shared/corpus).
+    #[arg(long, value_name = "DIR", env = "FRAMESHIFT_CORPUS")]
+    pub corpus: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Output head file (default: weights/heads/<model>.json).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Corpus files or directories; none: the corpora of datasets/corpora.toml that are present.
+    pub paths: Vec<PathBuf>,
+
+    /// Output directory (created; files in it are replaced atomically).
+    #[arg(long, short)]
+    pub out: PathBuf,
+
+    /// Labelled paragraphs (JSONL text + labels) for design-based corrected shares.
+    #[arg(long, value_name = "FILE")]
+    pub gold: Option<PathBuf>,
+
+    /// Only documents from this year on.
+    #[arg(long, value_name = "YEAR")]
+    pub from_year: Option<i32>,
+
+    /// Only documents up to this year.
+    #[arg(long, value_name = "YEAR")]
+    pub to_year: Option<i32>,
+
+    /// Bootstrap resamples for confidence intervals.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+
+    /// Seed of the bootstrap (results are identical for the same seed).
+    #[arg(long, default_value_t = 20161220)]
+    pub seed: u64,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+
+    /// Agenda rule table (default: datasets/agendas.toml).
+    #[arg(long, value_name = "FILE")]
+    pub agendas: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelFormat {
+    /// A readable table wrapped to the terminal (default when stdout is a terminal).
+    Table,
+    /// One JSON object per paragraph (default when stdout is not a terminal).
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// Files to label (any format the corpus readers accept); `-` reads stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<LabelFormat>,
+
+    /// Override a frame's decision threshold, e.g. `--threshold gender=0.3` (repeatable).
+    #[arg(long, value_name = "FRAME=P")]
+    pub threshold: Vec<String>,
+
+    /// Table width in columns (default: the terminal's, else 100).
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
+
+    /// Trained head to use (default: weights/heads/<model>.json).
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
 }

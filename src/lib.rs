@@ -13,8 +13,12 @@
 //!    and label sets, from a multi-label logistic head trained in Rust with grouped
 //!    cross-validation ([`metrics`] scores any method the same way).
 //!
-//! The last stages (aggregate -> report) are still to come; see the README for what each
-//! command delivers today.
+//!    [`citations`] finds the legal instruments and resolutions each paragraph cites.
+//! 5. [`aggregate`]: per-paragraph frames -> shares per year and agenda with bootstrap CIs
+//!    over documents, conditional shares, the dilution index, trends and change points.
+//!
+//! The last stage (report) and the `analyze` command that runs the whole pipeline are still
+//! to come; see the README for what each command delivers today.
 //!
 //! Around the pipeline: [`weights`] finds and sha256-checks model files, [`device`] picks the
 //! compute device once, [`cli`] and [`settings`] turn flags into one [`settings::Settings`]
@@ -29,10 +33,18 @@ pub mod embed;
 
 pub mod classify;
 
+pub mod citations;
+
+pub mod aggregate;
+
+pub mod report;
+
 // Around the pipeline.
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod device;
 pub mod metrics;
 pub mod npy;

@@ -144,6 +144,28 @@ pub fn expected_calibration_error(probs: &[f64], truth: &[bool], bins: usize) ->
         .sum()
 }
 
+impl Report {
+    /// A Markdown table of the per-frame and overall figures.
+    pub fn to_markdown(&self, title: &str) -> String {
+        let mut s = format!("### {title}\n\n");
+        s.push_str(
+            "| frame | precision | recall | F1 | support | ECE |\n|---|---:|---:|---:|---:|---:|\n",
+        );
+        for (name, m) in &self.per_frame {
+            let ece = m.ece.map_or("-".to_string(), |e| format!("{e:.3}"));
+            s.push_str(&format!(
+                "| {name} | {:.3} | {:.3} | {:.3} | {} | {ece} |\n",
+                m.precision, m.recall, m.f1, m.support
+            ));
+        }
+        s.push_str(&format!(
+            "\nmacro-F1 **{:.3}**, micro-F1 {:.3}, subset accuracy {:.3}, Hamming loss {:.3} (n = {})\n",
+            self.macro_f1, self.micro_f1, self.subset_accuracy, self.hamming_loss, self.n
+        ));
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,14 @@ impl Settings {
         self.home.join("datasets")
     }
 
+    /// The shared corpora: FRAMESHIFT_CORPUS, else `../shared/corpus` beside the project.
+    pub fn corpus_dir(&self) -> PathBuf {
+        match std::env::var_os("FRAMESHIFT_CORPUS") {
+            Some(dir) => PathBuf::from(dir),
+            None => self.home.join("..").join("shared").join("corpus"),
+        }
+    }
+
     /// Whether to print informational messages (summaries, hints) on stderr.
     pub fn chatty(&self) -> bool {
         self.verbosity >= Verbosity::Normal

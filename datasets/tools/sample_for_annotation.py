@@ -40,6 +40,14 @@ SPEECH_ENRICH = re.compile(
 )
 
 
+# Step 5 (rare frames): stems of the gender and crime cues of the codebook.
+RARE_STEMS = re.compile(
+    r"women|gender|sexual|girls|rape|prosecut|crimin|impunit|traffick|launder|justice|court|"
+    r"tribunal|police|smuggl|extradit|investigat",
+    re.I,
+)
+
+
 def order_key(pid):
     return hashlib.sha256((SEED + pid).encode()).hexdigest()
 
@@ -68,6 +76,14 @@ def main():
     ap.add_argument("--speech-uniform", type=int, default=24 * 13)
     ap.add_argument("--speech-enriched", type=int, default=264)
     ap.add_argument("--batch-size", type=int, default=250)
+    ap.add_argument("--exclude", nargs="*", default=[],
+                    help="annotation batch files whose ids step 5 must not draw again")
+    ap.add_argument("--only-rare", action="store_true",
+                    help="write only the step-5 batch (steps 1-4 were drawn before)")
+    ap.add_argument("--first-batch", type=int, default=0,
+                    help="number of the first step-5 batch file (default: after steps 1-4)")
+    ap.add_argument("--rare", type=int, default=0,
+                    help="step 5: extra resolution paragraphs enriched for the rare frames")
     args = ap.parse_args()
 
     copies = collections.Counter()  # at most 2 paragraphs with the same text
@@ -139,6 +155,12 @@ def main():
 
     rows = sorted(chosen.values(), key=lambda p: order_key("batch" + p["id"]))
     os.makedirs(args.out, exist_ok=True)
+    excluded = set()
+    for path in args.exclude:
+        with open(path, encoding="utf-8") as f:
+            excluded.update(json.loads(l)["id"] for l in f if l.strip())
+    if args.only_rare:
+        rows = []
     for b in range(0, len(rows), args.batch_size):
         with open(f"{args.out}/batch-{b // args.batch_size + 1:02d}.jsonl", "w", encoding="utf-8") as f:
             for p in rows[b:b + args.batch_size]:
@@ -146,6 +168,28 @@ def main():
                     "id": p["id"], "sha256": text_sha(p["text"]), "doc": p["doc"], "year": p["year"],
                     "kind": p["kind"], "agendas": p.get("agendas", []), "text": p["text"],
                 }, ensure_ascii=False) + "\n")
+    nbatches = args.first_batch - 1 if args.first_batch else (len(rows) + args.batch_size - 1) // args.batch_size
+    if args.rare:
+        # Step 5, drawn after (and without disturbing) steps 1-4: resolution paragraphs whose
+        # text contains stems of the two rarest frames, gender and crime.
+        pool = sorted((p for p in res if RARE_STEMS.search(p["text"]) and p["id"] not in chosen),
+                      key=lambda p: order_key("rare" + p["id"]))
+        pool = [p for p in pool if p["id"] not in excluded]
+        extra = []
+        for p in pool:
+            if len(extra) >= args.rare:
+                break
+            if take(p, chosen):
+                extra.append(p)
+        extra.sort(key=lambda p: order_key("batch" + p["id"]))
+        for b in range(0, len(extra), args.batch_size):
+            with open(f"{args.out}/batch-{nbatches + b // args.batch_size + 1:02d}.jsonl", "w", encoding="utf-8") as f:
+                for p in extra[b:b + args.batch_size]:
+                    f.write(json.dumps({
+                        "id": p["id"], "sha256": text_sha(p["text"]), "doc": p["doc"], "year": p["year"],
+                        "kind": p["kind"], "agendas": p.get("agendas", []), "text": p["text"],
+                    }, ensure_ascii=False) + "\n")
+        print(f"step 5: {len(extra)} extra paragraphs for the rare frames")
     kinds = collections.Counter("resolution" if p.get("doc_kind") == "resolution" else "speech" for p in rows)
     print(f"{len(rows)} paragraphs ({dict(kinds)}) in {(len(rows) + args.batch_size - 1) // args.batch_size} batches")
 

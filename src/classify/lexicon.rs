@@ -149,6 +149,16 @@ mod tests {
     }
 
     #[test]
+    fn remain_seized_is_not_asset_seizure() {
+        // Regression: `seiz*` made every "remain seized of the matter" a crime paragraph.
+        let lx = lexicon();
+        assert!(lx
+            .classify("Decides to remain seized of the matter.")
+            .is_empty());
+        assert_eq!(lx.classify("the seizure of assets").names(), vec!["crime"]);
+    }
+
+    #[test]
     fn unknown_frame_is_an_error() {
         assert!(Lexicon::parse("[frames.peace]\nterms = [\"x\"]\n", "t").is_err());
     }

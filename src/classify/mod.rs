@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod lexicon;
+pub mod zeroshot;
 
 /// One frame of the codebook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -503,7 +504,7 @@ impl Default for TrainOptions {
 }
 
 /// The L2 strengths tried by cross-validation (penalty on standardised features).
-pub const L2_GRID: [f64; 7] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
+pub const L2_GRID: [f64; 6] = [1.0, 3.0, 10.0, 30.0, 100.0, 300.0];
 
 /// A trained multi-label head: standardiser plus one logistic regression per frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -577,58 +578,76 @@ pub fn best_threshold(probs: &[f64], truth: &[bool]) -> f32 {
 /// Train a head: per frame, choose the L2 strength by grouped cross-validated log-loss,
 /// choose the threshold by out-of-fold F1, then fit on all rows.
 pub fn train_head(set: &LabelledSet, opts: &TrainOptions) -> Head {
+    use rayon::prelude::*;
     let standardizer = Standardizer::fit(&set.x);
     let z: Vec<Vec<f32>> = set.x.iter().map(|r| standardizer.apply(r)).collect();
     let folds = grouped_folds(&set.groups, opts.folds, opts.seed);
-    let mut frames = Vec::new();
-    for frame in Frame::ALL {
-        let y: Vec<bool> = set.y.iter().map(|l| l.contains(frame)).collect();
-        let mut best: Option<(f64, f64, Vec<f64>)> = None;
-        for &l2 in &L2_GRID {
-            let fit = FitOptions {
-                l2,
-                ..FitOptions::default()
-            };
-            let mut oof = vec![0.0; z.len()];
-            for f in 0..opts.folds {
-                let train: Vec<usize> = (0..z.len()).filter(|&i| folds[i] != f).collect();
-                let test: Vec<usize> = (0..z.len()).filter(|&i| folds[i] == f).collect();
-                if test.is_empty() {
-                    continue;
-                }
-                let xs: Vec<Vec<f32>> = train.iter().map(|&i| z[i].clone()).collect();
-                let ys: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-                let m = fit_logistic(&xs, &ys, &fit);
-                for &i in &test {
-                    oof[i] = m.predict(&z[i]);
+    // Frames are independent problems: train them in parallel. Each one's arithmetic is
+    // sequential, so the result does not depend on scheduling.
+    let frames = Frame::ALL
+        .par_iter()
+        .map(|&frame| {
+            let y: Vec<bool> = set.y.iter().map(|l| l.contains(frame)).collect();
+            let mut best: Option<(f64, f64, Vec<f64>)> = None;
+            for &l2 in &L2_GRID {
+                let oof = out_of_fold(&z, &y, &folds, opts.folds, l2);
+                let loss: f64 = oof.iter().zip(&y).map(|(p, t)| log_loss(*p, *t)).sum();
+                if best.as_ref().is_none_or(|b| loss < b.0) {
+                    best = Some((loss, l2, oof));
                 }
             }
-            let loss: f64 = oof.iter().zip(&y).map(|(p, t)| log_loss(*p, *t)).sum();
-            if best.as_ref().is_none_or(|b| loss < b.0) {
-                best = Some((loss, l2, oof));
-            }
-        }
-        let (_, l2, oof) = best.expect("the L2 grid is not empty");
-        let threshold = best_threshold(&oof, &y);
-        let model = fit_logistic(
-            &z,
-            &y,
-            &FitOptions {
+            let (_, l2, oof) = best.expect("the L2 grid is not empty");
+            let threshold = best_threshold(&oof, &y);
+            let model = fit_logistic(
+                &z,
+                &y,
+                &FitOptions {
+                    l2,
+                    ..FitOptions::default()
+                },
+            );
+            FrameHead {
+                frame,
                 l2,
-                ..FitOptions::default()
-            },
-        );
-        frames.push(FrameHead {
-            frame,
-            l2,
-            threshold,
-            model,
-        });
-    }
+                threshold,
+                model,
+            }
+        })
+        .collect();
     Head {
         standardizer,
         frames,
     }
+}
+
+/// Out-of-fold probabilities of one logistic regression over the given folds.
+fn out_of_fold(z: &[Vec<f32>], y: &[bool], folds: &[usize], k: usize, l2: f64) -> Vec<f64> {
+    let fit = FitOptions {
+        l2,
+        ..FitOptions::default()
+    };
+    let mut oof = vec![0.0; z.len()];
+    for f in 0..k {
+        let train: Vec<usize> = (0..z.len()).filter(|&i| folds[i] != f).collect();
+        if train.len() == z.len() {
+            continue;
+        }
+        let xs: Vec<Vec<f32>> = train.iter().map(|&i| z[i].clone()).collect();
+        let ys: Vec<bool> = train.iter().map(|&i| y[i]).collect();
+        let m = fit_logistic(&xs, &ys, &fit);
+        for i in (0..z.len()).filter(|&i| folds[i] == f) {
+            oof[i] = m.predict(&z[i]);
+        }
+    }
+    oof
+}
+
+/// Round embedding components to 1e-5 before training or scoring: floating-point results of
+/// the encoder differ in the last bits between CPUs (SIMD widths, thread counts); rounding
+/// makes the head, and every number computed from it, reproducible across machines in all
+/// but vanishingly rare cases, at a cost far below the encoder's own precision.
+pub fn quantize_for_reproducibility(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| (x * 1e5).round() / 1e5).collect()
 }
 
 #[cfg(test)]
@@ -694,5 +713,153 @@ mod head_tests {
             t, 0.3,
             "perfect F1 from 0.11 to 0.30: the tie goes to the value nearest 0.5"
         );
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("{path}: {message}")]
+    HeadFile { path: String, message: String },
+    #[error(
+        "{path} was trained on encoder {head_model} ({head_fingerprint}), but the loaded encoder is {model} ({fingerprint}); \
+         retrain with `frameshift train --model {model}` or load the matching model"
+    )]
+    EncoderMismatch {
+        path: String,
+        head_model: String,
+        head_fingerprint: String,
+        model: String,
+        fingerprint: String,
+    },
+}
+
+/// The encoder a head belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderRef {
+    pub model: String,
+    /// [`crate::weights::ResolvedModel::fingerprint`] of the encoder's files.
+    pub fingerprint: String,
+    /// sha256 of each model file.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// What a head was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// sha256 over the annotation files (sorted by name, contents concatenated).
+    pub annotations_sha256: String,
+    pub paragraphs: usize,
+    pub documents: usize,
+    pub positives: std::collections::BTreeMap<String, usize>,
+}
+
+/// A trained head as committed under `weights/heads/`: the weights plus everything needed
+/// to know whether it may be used (its encoder) and how to reproduce it (data, options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadFile {
+    pub format: u32,
+    pub encoder: EncoderRef,
+    pub data: DataRef,
+    pub options: TrainOptions,
+    pub head: Head,
+    /// Zero-shot baseline thresholds on cosine, chosen on the same annotations.
+    pub zeroshot_thresholds: [f32; 4],
+}
+
+pub const HEAD_FORMAT: u32 = 1;
+
+impl HeadFile {
+    /// Read a head and refuse it unless it was trained on the encoder with `fingerprint`.
+    pub fn load(
+        path: &std::path::Path,
+        model: &str,
+        fingerprint: &str,
+    ) -> Result<Self, ClassifyError> {
+        let err = |message: String| ClassifyError::HeadFile {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let head: HeadFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if head.format != HEAD_FORMAT {
+            return Err(err(format!(
+                "head format {} (this build reads {HEAD_FORMAT})",
+                head.format
+            )));
+        }
+        if head.encoder.fingerprint != fingerprint {
+            return Err(ClassifyError::EncoderMismatch {
+                path: path.display().to_string(),
+                head_model: head.encoder.model.clone(),
+                head_fingerprint: head.encoder.fingerprint.clone(),
+                model: model.to_string(),
+                fingerprint: fingerprint.to_string(),
+            });
+        }
+        Ok(head)
+    }
+
+    /// Deterministic JSON (fixed field order, shortest round-trip floats), so retraining on
+    /// the same data reproduces the committed file byte for byte.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("head serialises");
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod head_file_tests {
+    use super::*;
+
+    fn dummy() -> HeadFile {
+        HeadFile {
+            format: HEAD_FORMAT,
+            encoder: EncoderRef {
+                model: "minilm".into(),
+                fingerprint: "abc".into(),
+                files: Default::default(),
+            },
+            data: DataRef {
+                annotations_sha256: "d".into(),
+                paragraphs: 1,
+                documents: 1,
+                positives: Default::default(),
+            },
+            options: TrainOptions::default(),
+            head: Head {
+                standardizer: Standardizer {
+                    mean: vec![0.1],
+                    std: vec![1.0],
+                },
+                frames: vec![FrameHead {
+                    frame: Frame::Gender,
+                    l2: 1.0,
+                    threshold: 0.4,
+                    model: Logistic {
+                        weights: vec![0.123456789012345],
+                        bias: -0.5,
+                    },
+                }],
+            },
+            zeroshot_thresholds: [0.3; 4],
+        }
+    }
+
+    #[test]
+    fn head_round_trips_exactly_and_refuses_another_encoder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let head = dummy();
+        std::fs::write(&path, head.to_json()).unwrap();
+        let back = HeadFile::load(&path, "minilm", "abc").unwrap();
+        assert_eq!(back, head);
+        assert_eq!(back.to_json(), head.to_json());
+        let err = HeadFile::load(&path, "mpnet", "xyz").unwrap_err();
+        assert!(
+            matches!(err, ClassifyError::EncoderMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("frameshift train"));
     }
 }

@@ -7,7 +7,7 @@
 
 use super::{load_encoder, write_atomically, CommandError};
 use crate::cli::{EmbedArgs, InputFormat};
-use crate::embed::{self, EmbedOptions};
+use crate::embed::EmbedOptions;
 use crate::settings::Settings;
 use serde_json::json;
 use std::io::{BufRead, Read};
@@ -95,18 +95,9 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         batch_tokens: args.encoder.batch_tokens,
         window_overlap: args.encoder.window_overlap,
     };
-    let bar = super::progress_bar(settings, 0, "windows");
     let started = Instant::now();
-    let embeddings = embed::embed_texts_with_progress(
-        loaded.encoder.as_ref(),
-        &input.texts,
-        &opts,
-        &|done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
-    bar.finish_and_clear();
+    let (embeddings, cache_stats) =
+        super::embed_with_cache(&args.encoder, &loaded, &input.texts, settings)?;
     let elapsed = started.elapsed().as_secs_f64();
 
     let info = loaded.encoder.info();
@@ -144,6 +135,14 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         "paragraphs_per_second": embeddings.len() as f64 / elapsed.max(1e-9),
         "tokens_per_second": total_tokens as f64 / elapsed.max(1e-9),
         "peak_rss_mib": super::peak_rss_mib(),
+        "cache": {
+            "enabled": !args.encoder.no_cache,
+            "requested": cache_stats.requested,
+            "distinct": cache_stats.distinct,
+            "hits": cache_stats.hits,
+            "embedded": cache_stats.embedded,
+            "hit_rate": cache_stats.hit_rate(),
+        },
     });
     let sidecar_path = args.out.with_extension("json");
     write_atomically(&sidecar_path, |mut w| {
@@ -153,10 +152,13 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
     if settings.chatty() {
         let multi = embeddings.iter().filter(|e| e.windows > 1).count();
         eprintln!(
-            "embedded {} paragraphs ({} tokens, {} split into windows) in {:.1}s: {:.1} paragraphs/s, {:.0} tokens/s -> {}",
+            "embedded {} paragraphs ({} tokens, {} split into windows; {} distinct, {} from cache, hit rate {:.0}%) in {:.1}s: {:.1} paragraphs/s, {:.0} tokens/s -> {}",
             embeddings.len(),
             total_tokens,
             multi,
+            cache_stats.distinct,
+            cache_stats.hits,
+            100.0 * cache_stats.hit_rate(),
             elapsed,
             embeddings.len() as f64 / elapsed.max(1e-9),
             total_tokens as f64 / elapsed.max(1e-9),

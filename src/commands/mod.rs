@@ -7,8 +7,12 @@ use crate::cli::Command;
 use crate::settings::Settings;
 use std::process::ExitCode;
 
+pub mod analyze;
 pub mod embed;
+pub mod eval;
+pub mod label;
 pub mod segment;
+pub mod train;
 pub mod weights;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,20 @@ pub enum CommandError {
     Device(#[from] crate::device::DeviceError),
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
+    #[error(transparent)]
+    Classify(#[from] crate::classify::ClassifyError),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Citation(#[from] crate::citations::CitationError),
+    #[error(transparent)]
+    Lexicon(#[from] crate::classify::lexicon::LexiconError),
+    #[error(transparent)]
+    ZeroShot(#[from] crate::classify::zeroshot::ZeroShotError),
+    #[error(transparent)]
+    Segment(#[from] crate::segment::SegmentError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -45,6 +63,10 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Weights(cmd) => weights::run(cmd, settings),
         Command::Embed(args) => embed::run(args, settings),
         Command::Segment(args) => segment::run(args, settings),
+        Command::Eval(args) => eval::run(args, settings),
+        Command::Analyze(args) => analyze::run(args, settings),
+        Command::Label(args) => label::run(args, settings),
+        Command::Train(args) => train::run(args, settings),
     }
 }
 
@@ -146,6 +168,14 @@ pub fn write_atomically(
         write(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
         std::io::Write::flush(&mut w).map_err(|e| CommandError::io(path.display(), e))?;
     }
+    // Temporary files are created private (0600); outputs should read like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
     tmp.persist(path)
         .map_err(|e| CommandError::io(path.display(), e.error))?;
     Ok(())
@@ -173,4 +203,63 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The embedding cache for this encoder, unless `--no-cache`.
+pub fn open_cache(
+    args: &crate::cli::EncoderArgs,
+    encoder: &LoadedEncoder,
+) -> Result<Option<crate::cache::EmbeddingCache>, CommandError> {
+    if args.no_cache {
+        return Ok(None);
+    }
+    let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let info = encoder.encoder.info();
+    Ok(Some(crate::cache::EmbeddingCache::open(
+        &dir,
+        &info.fingerprint,
+        info.dim,
+        args.window_overlap,
+    )?))
+}
+
+/// `$XDG_CACHE_HOME/frameshift`, else `~/.cache/frameshift`, else `.frameshift-cache`.
+pub fn default_cache_dir() -> std::path::PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return std::path::PathBuf::from(x).join("frameshift");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => std::path::PathBuf::from(h)
+            .join(".cache")
+            .join("frameshift"),
+        None => std::path::PathBuf::from(".frameshift-cache"),
+    }
+}
+
+/// Embed through the cache (when enabled), with a progress bar over distinct texts.
+pub fn embed_with_cache<S: AsRef<str> + Sync>(
+    args: &crate::cli::EncoderArgs,
+    encoder: &LoadedEncoder,
+    texts: &[S],
+    settings: &Settings,
+) -> Result<(Vec<crate::embed::Embedding>, crate::cache::CacheStats), CommandError> {
+    let mut cache = open_cache(args, encoder)?;
+    let opts = crate::embed::EmbedOptions {
+        batch_tokens: args.batch_tokens,
+        window_overlap: args.window_overlap,
+    };
+    let bar = progress_bar(settings, texts.len() as u64, "distinct paragraphs");
+    let out = crate::cache::embed_cached(
+        encoder.encoder.as_ref(),
+        texts,
+        &opts,
+        cache.as_mut(),
+        512,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(out)
 }

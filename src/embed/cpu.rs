@@ -512,11 +512,13 @@ impl FastEncoder {
 }
 
 /// fp32 vectors match the candle path, so they share its fingerprint (caches stay valid);
-/// int8 vectors differ slightly and must not be mixed with them.
+/// int8 vectors differ slightly and must not be mixed with them. The marker is a prefix
+/// because the embedding cache names its directories by the fingerprint's first 32
+/// characters.
 pub fn fingerprint(base: String, precision: Precision) -> String {
     match precision {
         Precision::F32 => base,
-        Precision::Int8 => format!("{base}+int8"),
+        Precision::Int8 => format!("int8-{base}"),
     }
 }
 
@@ -573,7 +575,7 @@ mod tests {
             }
         }
         let int8 = tiny::fast_encoder(24, Precision::Int8);
-        assert!(int8.info().fingerprint.ends_with("+int8"));
+        assert!(int8.info().fingerprint.starts_with("int8-"));
         for (w, g) in want.iter().zip(&int8.pool(&refs).unwrap()) {
             assert!(cosine(w, g) >= 0.99, "int8 cosine {}", cosine(w, g));
         }

@@ -51,3 +51,9 @@ pub fn minilm_backends() -> Vec<(&'static str, Box<dyn frameshift::embed::Encode
         ),
     ]
 }
+
+/// An embedding cache shared by the integration tests of one build (under cargo's target
+/// tmp dir), so the tests never write to the user's cache and embed each text once.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedding-cache")
+}

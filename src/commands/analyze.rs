@@ -1,0 +1,555 @@
+//! `frameshift analyze`: the main job, corpus -> segment -> embed -> classify -> aggregate ->
+//! report, in one run.
+//!
+//! Takes corpus paths (or the corpora of `datasets/corpora.toml` that are present), gives in
+//! `--out`: `paragraphs.csv`/`.jsonl` (per-paragraph frames, probabilities and citations),
+//! `shares.csv` (long format with bootstrap CIs), `trends.csv`, `citations.csv`,
+//! `report.html`/`.md` and `manifest.json` (versions, hashes of the model, head and every
+//! input file, parameters, counts, timings). Every file is written atomically; embeddings go
+//! through the resumable cache, so a killed run restarted with the same arguments re-embeds
+//! nothing it already had and finishes with identical outputs.
+
+use super::{load_encoder, write_atomically, CommandError};
+use crate::aggregate::{self, AggregateOptions, Observation, ShareRow};
+use crate::citations::{CitationTable, Citations};
+use crate::classify::{quantize_for_reproducibility, Frame, FrameScores, HeadFile, LabelSet};
+use crate::cli::AnalyzeArgs;
+use crate::report::AnalysisSummary;
+use crate::segment::{self, AgendaRules, Paragraph};
+use crate::settings::Settings;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Deserialize)]
+struct CorporaFile {
+    corpus: Vec<CorpusEntry>,
+}
+
+#[derive(Deserialize)]
+struct CorpusEntry {
+    id: String,
+    path: String,
+    source: String,
+}
+
+/// The corpora to read when no PATH is given: those of `datasets/corpora.toml` that exist;
+/// the missing ones are named with their public source.
+fn default_paths(settings: &Settings) -> Result<Vec<PathBuf>, CommandError> {
+    let file = settings.datasets_dir().join("corpora.toml");
+    let text = std::fs::read_to_string(&file).map_err(|e| CommandError::io(file.display(), e))?;
+    let corpora: CorporaFile = toml::from_str(&text)
+        .map_err(|e| CommandError::Input(format!("{}: {e}", file.display())))?;
+    let mut present = Vec::new();
+    for c in corpora.corpus {
+        let path = settings.home.join(&c.path);
+        if path.exists() {
+            present.push(path);
+        } else if settings.chatty() {
+            eprintln!(
+                "note: corpus `{}` is not at {}; obtain it from: {}",
+                c.id,
+                path.display(),
+                c.source
+            );
+        }
+    }
+    if present.is_empty() {
+        return Err(CommandError::Input(format!(
+            "none of the corpora in {} is present; pass corpus paths or fetch them (sources listed there)",
+            file.display()
+        )));
+    }
+    Ok(present)
+}
+
+/// One classified paragraph as written to paragraphs.jsonl.
+#[derive(serde::Serialize)]
+struct ParagraphOut<'a> {
+    doc: &'a str,
+    id: &'a str,
+    kind: String,
+    number: Option<u32>,
+    letter: Option<&'a str>,
+    year: Option<i32>,
+    agendas: &'a [String],
+    security: f32,
+    crime: f32,
+    human_rights: f32,
+    gender: f32,
+    labels: Vec<&'static str>,
+    citations: Vec<String>,
+    text: &'a str,
+}
+
+fn sha256_hex(path: &Path) -> Option<String> {
+    crate::weights::sha256_file(path).ok()
+}
+
+fn kind_name(p: &Paragraph) -> String {
+    serde_json::to_value(p.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let started = Instant::now();
+    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let paths = if args.paths.is_empty() {
+        default_paths(settings)?
+    } else {
+        args.paths.clone()
+    };
+
+    // corpus -> segment
+    let t = Instant::now();
+    let rules = match &args.agendas {
+        Some(p) => AgendaRules::load(p)?,
+        None => {
+            let default = settings.datasets_dir().join("agendas.toml");
+            if default.is_file() {
+                AgendaRules::load(&default)?
+            } else {
+                AgendaRules::builtin()
+            }
+        }
+    };
+    let bar = super::progress_bar(settings, 0, "documents read and segmented");
+    bar.set_message("segmenting");
+    let seg = segment::segment_paths(&paths, &rules);
+    bar.finish_and_clear();
+    let mut failures: Vec<String> = seg
+        .read
+        .failures
+        .iter()
+        .map(|f| format!("{}: {}", f.path.display(), f.error))
+        .chain(
+            seg.failures
+                .iter()
+                .map(|f| format!("{}: {}", f.source.display(), f.error)),
+        )
+        .collect();
+    failures.sort();
+    let in_range = |p: &Paragraph| {
+        p.year.is_some_and(|y| {
+            args.from_year.is_none_or(|f| y >= f) && args.to_year.is_none_or(|t| y <= t)
+        })
+    };
+    let paragraphs: Vec<&Paragraph> = seg.paragraphs.iter().filter(|p| in_range(p)).collect();
+    let skipped_no_year = seg.paragraphs.iter().filter(|p| p.year.is_none()).count();
+    timings.insert("segment_s", t.elapsed().as_secs_f64());
+    if settings.chatty() {
+        eprintln!(
+            "segmented {} documents into {} paragraphs ({} in the year range)",
+            seg.read.documents.len(),
+            seg.paragraphs.len(),
+            paragraphs.len()
+        );
+    }
+    if paragraphs.is_empty() {
+        return Err(CommandError::Input(
+            "no paragraphs found in the given corpus and year range".into(),
+        ));
+    }
+
+    // embed
+    let t = Instant::now();
+    let loaded = load_encoder(&args.encoder, settings)?;
+    let info = loaded.encoder.info().clone();
+    let head_path = args
+        .head
+        .clone()
+        .unwrap_or_else(|| super::eval::default_head_path(settings, &info.name));
+    let head = HeadFile::load(&head_path, &info.name, &info.fingerprint)?;
+    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+    let (vectors, cache_stats) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
+    timings.insert("embed_s", t.elapsed().as_secs_f64());
+
+    // classify + citations
+    let t = Instant::now();
+    let table = CitationTable::load(&settings.datasets_dir().join("citations.toml"))?;
+    let classified: Vec<(FrameScores, LabelSet, Citations)> = {
+        use rayon::prelude::*;
+        paragraphs
+            .par_iter()
+            .zip(vectors.par_iter())
+            .map(|(p, v)| {
+                let (s, l) = head.head.predict(&quantize_for_reproducibility(&v.vector));
+                (s, l, table.extract(&p.text))
+            })
+            .collect()
+    };
+    timings.insert("classify_s", t.elapsed().as_secs_f64());
+
+    // aggregate
+    let t = Instant::now();
+    let observations: Vec<Observation> = paragraphs
+        .iter()
+        .zip(&classified)
+        .map(|(p, (s, l, _))| Observation {
+            doc: p.doc.clone(),
+            year: p.year.expect("filtered to paragraphs with a year"),
+            agendas: p.agendas.clone(),
+            scores: *s,
+            labels: *l,
+        })
+        .collect();
+    let opts = AggregateOptions {
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+    };
+    let shares = aggregate::shares(&observations, &opts);
+    let mut agendas: Vec<String> = vec!["all".into()];
+    let mut tags: Vec<String> = observations
+        .iter()
+        .flat_map(|o| o.agendas.iter().cloned())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    agendas.extend(tags);
+    let trend_measures = [
+        "human_rights",
+        "security",
+        "crime",
+        "gender",
+        "hr_given_security",
+        "dilution_index",
+    ];
+    let trends: Vec<_> = agendas
+        .iter()
+        .flat_map(|a| trend_measures.iter().map(move |m| (a.clone(), *m)))
+        .filter_map(|(a, m)| aggregate::trend(&observations, &a, m, &opts))
+        .collect();
+    let mut change_points = BTreeMap::new();
+    for m in ["human_rights", "dilution_index"] {
+        let series: Vec<(i32, f64)> = shares
+            .iter()
+            .filter(|r| r.agenda == "all" && r.frame == m)
+            .filter_map(|r| r.share.map(|v| (r.year, v)))
+            .collect();
+        let ys: Vec<f64> = series.iter().map(|p| p.1).collect();
+        let cps = aggregate::pelt(&ys, aggregate::default_penalty(&ys), 3);
+        change_points.insert(
+            m.to_string(),
+            cps.iter().map(|&i| series[i].0).collect::<Vec<_>>(),
+        );
+    }
+    let mut citations: BTreeMap<i32, BTreeMap<String, usize>> = BTreeMap::new();
+    for (p, (_, _, c)) in paragraphs.iter().zip(&classified) {
+        let year = p.year.unwrap_or_default();
+        for label in c.labels() {
+            *citations.entry(year).or_default().entry(label).or_default() += 1;
+        }
+        if c.wps {
+            *citations
+                .entry(year)
+                .or_default()
+                .entry("wps_resolution".into())
+                .or_default() += 1;
+        }
+    }
+    let mut per_doc: BTreeMap<&str, (i32, usize, usize)> = BTreeMap::new();
+    for o in &observations {
+        let e = per_doc.entry(o.doc.as_str()).or_insert((o.year, 0, 0));
+        e.1 += 1;
+        if o.labels.contains(Frame::HumanRights) {
+            e.2 += 1;
+        }
+    }
+    let documents_hr: Vec<(String, i32, usize, f64)> = per_doc
+        .iter()
+        .map(|(d, (y, n, h))| (d.to_string(), *y, *n, *h as f64 / *n as f64))
+        .collect();
+    let adjusted = match &args.gold {
+        Some(gold) => adjusted_shares(gold, &loaded, &head, &args.encoder, &shares, settings)?,
+        None => Vec::new(),
+    };
+    timings.insert("aggregate_s", t.elapsed().as_secs_f64());
+
+    // report + outputs
+    let t = Instant::now();
+    let summary = AnalysisSummary {
+        title: "frameshift: framing of Security Council texts over time".into(),
+        model: info.name.clone(),
+        paragraphs: paragraphs.len(),
+        documents: per_doc.len(),
+        shares,
+        trends,
+        change_points,
+        citations,
+        documents_hr,
+        adjusted,
+    };
+    let out = &args.out;
+    write_outputs(out, &paragraphs, &classified, &summary)?;
+    timings.insert("report_s", t.elapsed().as_secs_f64());
+    timings.insert("total_s", started.elapsed().as_secs_f64());
+
+    // manifest
+    let mut inputs: Vec<(String, Option<String>)> = seg
+        .read
+        .documents
+        .iter()
+        .map(|d| (d.source.display().to_string(), None))
+        .collect();
+    inputs.sort();
+    inputs.dedup();
+    {
+        use rayon::prelude::*;
+        inputs
+            .par_iter_mut()
+            .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
+    }
+    let label_counts: BTreeMap<&str, usize> = Frame::ALL
+        .iter()
+        .map(|f| {
+            (
+                f.name(),
+                classified.iter().filter(|c| c.1.contains(*f)).count(),
+            )
+        })
+        .collect();
+    let manifest = json!({
+        "frameshift_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "model": {"name": info.name, "fingerprint": info.fingerprint, "files": loaded.model.files, "device": crate::device::name(&loaded.device)},
+        "head": {"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.data.annotations_sha256},
+        "parameters": {
+            "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "from_year": args.from_year, "to_year": args.to_year,
+            "bootstrap": args.bootstrap, "seed": args.seed,
+            "batch_tokens": args.encoder.batch_tokens, "window_overlap": args.encoder.window_overlap,
+            "gold": args.gold.as_ref().map(|g| g.display().to_string()),
+            "gold_sha256": args.gold.as_ref().and_then(|g| sha256_hex(g)),
+        },
+        "counts": {
+            "documents_read": seg.read.documents.len(),
+            "documents_analysed": per_doc.len(),
+            "paragraphs_segmented": seg.paragraphs.len(),
+            "paragraphs_analysed": paragraphs.len(),
+            "paragraphs_without_year": skipped_no_year,
+            "failed_inputs": failures.len(),
+            "warnings": seg.read.warnings.len(),
+            "labels": label_counts,
+        },
+        "embedding_cache": cache_stats,
+        "embedding_cache_hit_rate": cache_stats.hit_rate(),
+        "timings": timings,
+        "failures": failures,
+        "inputs": inputs.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
+    write_atomically(&out.join("manifest.json"), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+
+    for f in &failures {
+        eprintln!("failed: {f}");
+    }
+    if settings.chatty() {
+        eprintln!(
+            "analysed {} paragraphs in {} documents in {:.1}s (embedding cache hit rate {:.0}%) -> {}",
+            paragraphs.len(),
+            per_doc.len(),
+            started.elapsed().as_secs_f64(),
+            100.0 * cache_stats.hit_rate(),
+            out.display()
+        );
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_outputs(
+    out: &Path,
+    paragraphs: &[&Paragraph],
+    classified: &[(FrameScores, LabelSet, Citations)],
+    summary: &AnalysisSummary,
+) -> Result<(), CommandError> {
+    let rows: Vec<ParagraphOut> = paragraphs
+        .iter()
+        .zip(classified)
+        .map(|(p, (s, l, c))| ParagraphOut {
+            doc: &p.doc,
+            id: &p.id,
+            kind: kind_name(p),
+            number: p.number,
+            letter: p.letter.as_deref(),
+            year: p.year,
+            agendas: &p.agendas,
+            security: s.get(Frame::Security),
+            crime: s.get(Frame::Crime),
+            human_rights: s.get(Frame::HumanRights),
+            gender: s.get(Frame::Gender),
+            labels: l.names(),
+            citations: c.labels(),
+            text: &p.text,
+        })
+        .collect();
+    write_atomically(&out.join("paragraphs.jsonl"), |w| {
+        for r in &rows {
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+            std::io::Write::write_all(w, b"\n")?;
+        }
+        Ok(())
+    })?;
+    write_atomically(&out.join("paragraphs.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record([
+            "doc",
+            "id",
+            "kind",
+            "number",
+            "letter",
+            "year",
+            "agendas",
+            "p_security",
+            "p_crime",
+            "p_human_rights",
+            "p_gender",
+            "labels",
+            "citations",
+        ])
+        .map_err(std::io::Error::other)?;
+        for r in &rows {
+            csv.write_record([
+                r.doc.to_string(),
+                r.id.to_string(),
+                r.kind.clone(),
+                r.number.map_or(String::new(), |n| n.to_string()),
+                r.letter.unwrap_or("").to_string(),
+                r.year.map_or(String::new(), |y| y.to_string()),
+                r.agendas.join(";"),
+                format!("{:.4}", r.security),
+                format!("{:.4}", r.crime),
+                format!("{:.4}", r.human_rights),
+                format!("{:.4}", r.gender),
+                r.labels.join(";"),
+                r.citations.join(";"),
+            ])
+            .map_err(std::io::Error::other)?;
+        }
+        csv.flush()
+    })?;
+    write_atomically(&out.join("shares.csv"), |w| {
+        write_shares(w, &summary.shares)
+    })?;
+    write_atomically(&out.join("trends.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        for t in &summary.trends {
+            csv.serialize(t).map_err(std::io::Error::other)?;
+        }
+        csv.flush()
+    })?;
+    write_atomically(&out.join("citations.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["year", "citation", "paragraphs"])
+            .map_err(std::io::Error::other)?;
+        for (year, per) in &summary.citations {
+            for (c, n) in per {
+                csv.write_record([year.to_string(), c.clone(), n.to_string()])
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+        csv.flush()
+    })?;
+    let md = summary.to_markdown();
+    write_atomically(&out.join("report.md"), |w| {
+        std::io::Write::write_all(w, md.as_bytes())
+    })?;
+    let html = summary.to_html();
+    write_atomically(&out.join("report.html"), |w| {
+        std::io::Write::write_all(w, html.as_bytes())
+    })?;
+    Ok(())
+}
+
+fn write_shares<W: std::io::Write>(w: W, shares: &[ShareRow]) -> std::io::Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record([
+        "year",
+        "agenda",
+        "frame",
+        "share",
+        "ci_low",
+        "ci_high",
+        "mean_prob",
+        "n_paragraphs",
+        "n_documents",
+    ])?;
+    let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
+    for r in shares {
+        csv.write_record([
+            r.year.to_string(),
+            r.agenda.clone(),
+            r.frame.clone(),
+            f(r.share),
+            f(r.ci_low),
+            f(r.ci_high),
+            f(r.mean_prob),
+            r.n_paragraphs.to_string(),
+            r.n_documents.to_string(),
+        ])?;
+    }
+    csv.flush()
+}
+
+/// Adjusted classify-and-count: the head's true- and false-positive rates per frame on the
+/// gold set, applied to every yearly label share (agenda `all`).
+fn adjusted_shares(
+    gold: &Path,
+    loaded: &super::LoadedEncoder,
+    head: &HeadFile,
+    enc: &crate::cli::EncoderArgs,
+    shares: &[ShareRow],
+    settings: &Settings,
+) -> Result<Vec<(i32, String, Option<f64>)>, CommandError> {
+    let gold = crate::dataset::read_gold(gold)?;
+    let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
+    let (vectors, _) = super::embed_with_cache(enc, loaded, &texts, settings)?;
+    let mut rates = BTreeMap::new();
+    for f in Frame::ALL {
+        let (mut tp, mut pos, mut fp, mut neg) = (0.0, 0.0, 0.0, 0.0);
+        for (g, v) in gold.items.iter().zip(&vectors) {
+            let predicted = head
+                .head
+                .predict(&quantize_for_reproducibility(&v.vector))
+                .1
+                .contains(f);
+            if g.labels.contains(f) {
+                pos += 1.0;
+                if predicted {
+                    tp += 1.0;
+                }
+            } else {
+                neg += 1.0;
+                if predicted {
+                    fp += 1.0;
+                }
+            }
+        }
+        let tpr = if pos > 0.0 { tp / pos } else { 0.0 };
+        let fpr = if neg > 0.0 { fp / neg } else { 0.0 };
+        rates.insert(f.name(), (tpr, fpr));
+    }
+    Ok(shares
+        .iter()
+        .filter(|r| r.agenda == "all")
+        .filter_map(|r| {
+            let (tpr, fpr) = rates.get(r.frame.as_str())?;
+            Some((
+                r.year,
+                r.frame.clone(),
+                r.share
+                    .and_then(|s| aggregate::adjusted_share(s, *tpr, *fpr)),
+            ))
+        })
+        .collect())
+}

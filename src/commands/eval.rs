@@ -1,0 +1,303 @@
+//! `frameshift eval`: score classification methods against gold labels.
+//!
+//! With `--gold FILE` (JSONL `{"text", "labels"}`) it scores one method (trained head,
+//! lexicon, zero-shot); without, it runs grouped 5-fold cross-validation of all three on
+//! `datasets/annotations` (folds by document, head re-trained inside each fold with its own
+//! inner cross-validation) and writes `eval/results/<date>-<model>.{json,md}` stamped with the
+//! model, head and data hashes. Either way it reports per-frame precision/recall/F1/support,
+//! micro and macro F1, subset accuracy, Hamming loss and per-frame ECE, as JSON (stable keys)
+//! or Markdown on stdout.
+
+use super::{load_encoder, CommandError};
+use crate::classify::lexicon::Lexicon;
+use crate::classify::zeroshot::ZeroShot;
+use crate::classify::{FrameScores, HeadFile, LabelSet};
+use crate::cli::{EvalArgs, Method, ReportFormat};
+use crate::dataset::read_gold;
+use crate::embed::{embed_texts, EmbedOptions};
+use crate::metrics::{evaluate, Report};
+use crate::settings::Settings;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let Some(gold_path) = &args.gold else {
+        return cross_validate(args, settings);
+    };
+    let gold = read_gold(gold_path)?;
+    for (line, why) in &gold.rejected {
+        eprintln!("{}:{line}: skipped: {why}", gold_path.display());
+    }
+    let method = args.method.unwrap_or(Method::Head);
+    let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
+    let truth: Vec<LabelSet> = gold.items.iter().map(|g| g.labels).collect();
+
+    let (report, head_sha) = match method {
+        Method::Lexicon => {
+            let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
+            let predicted: Vec<LabelSet> = texts.iter().map(|t| lexicon.classify(t)).collect();
+            (evaluate(&truth, &predicted, None), None)
+        }
+        Method::Head | Method::Zeroshot => {
+            let loaded = load_encoder(&args.encoder, settings)?;
+            let info = loaded.encoder.info().clone();
+            let head_path = args
+                .head
+                .clone()
+                .unwrap_or_else(|| default_head_path(settings, &info.name));
+            let head = HeadFile::load(&head_path, &info.name, &info.fingerprint)?;
+            let opts = EmbedOptions {
+                batch_tokens: args.encoder.batch_tokens,
+                window_overlap: args.encoder.window_overlap,
+            };
+            let vectors = embed_texts(loaded.encoder.as_ref(), &texts, &opts)?;
+            let report = if method == Method::Head {
+                let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) =
+                    vectors.iter().map(|v| head.head.predict(&v.vector)).unzip();
+                evaluate(&truth, &predicted, Some(&scores))
+            } else {
+                let zs = ZeroShot::build(
+                    loaded.encoder.as_ref(),
+                    &settings.datasets_dir().join("frames.toml"),
+                )?;
+                let predicted: Vec<LabelSet> = vectors
+                    .iter()
+                    .map(|v| FrameScores(zs.scores(&v.vector)).labels(&head.zeroshot_thresholds))
+                    .collect();
+                evaluate(&truth, &predicted, None)
+            };
+            (report, Some(file_sha256(&head_path)?))
+        }
+    };
+    print_report(args.format, method, gold_path, &report, head_sha.as_deref());
+    Ok(if gold.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn default_head_path(settings: &Settings, model: &str) -> PathBuf {
+    settings
+        .home
+        .join("weights")
+        .join("heads")
+        .join(format!("{model}.json"))
+}
+
+fn file_sha256(path: &Path) -> Result<String, CommandError> {
+    crate::weights::sha256_file(path).map_err(CommandError::from)
+}
+
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Head => "head",
+        Method::Lexicon => "lexicon",
+        Method::Zeroshot => "zeroshot",
+    }
+}
+
+fn print_report(
+    format: ReportFormat,
+    method: Method,
+    gold: &Path,
+    report: &Report,
+    head_sha: Option<&str>,
+) {
+    match format {
+        ReportFormat::Json => {
+            let mut v = serde_json::to_value(report).expect("report serialises");
+            v["method"] = method_name(method).into();
+            v["gold"] = gold.display().to_string().into();
+            if let Some(h) = head_sha {
+                v["head_sha256"] = h.into();
+            }
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        }
+        ReportFormat::Markdown => {
+            print!(
+                "{}",
+                report.to_markdown(&format!("{} on {}", method_name(method), gold.display()))
+            );
+        }
+    }
+}
+
+/// Grouped k-fold cross-validation of every method on the annotations.
+fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    use crate::classify::{best_threshold, grouped_folds, train_head, Frame, TrainOptions};
+    use rayon::prelude::*;
+    let loaded = load_encoder(&args.encoder, settings)?;
+    let data = super::train::load_training_data(&args.data, &loaded, &args.encoder, settings)?;
+    let zs = ZeroShot::build(
+        loaded.encoder.as_ref(),
+        &settings.datasets_dir().join("frames.toml"),
+    )?;
+    let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
+    let opts = TrainOptions::default();
+    let set = &data.set;
+    let folds = grouped_folds(&set.groups, opts.folds, opts.seed);
+    let n = set.len();
+    let zs_scores: Vec<[f32; 4]> = set.x.iter().map(|x| zs.scores(x)).collect();
+
+    // Each outer fold is independent; train them in parallel (inner work is sequential).
+    let per_fold: Vec<Vec<(usize, FrameScores, LabelSet, LabelSet)>> = (0..opts.folds)
+        .into_par_iter()
+        .map(|f| {
+            let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
+            let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
+            let head = train_head(&set.subset(&train), &opts);
+            let mut zt = [0.5f32; 4];
+            for fr in Frame::ALL {
+                let s: Vec<f64> = train
+                    .iter()
+                    .map(|&i| zs_scores[i][fr.index()] as f64)
+                    .collect();
+                let t: Vec<bool> = train.iter().map(|&i| set.y[i].contains(fr)).collect();
+                zt[fr.index()] = best_threshold(&s, &t);
+            }
+            test.iter()
+                .map(|&i| {
+                    let (scores, labels) = head.predict(&set.x[i]);
+                    (i, scores, labels, FrameScores(zs_scores[i]).labels(&zt))
+                })
+                .collect()
+        })
+        .collect();
+    let mut head_scores = vec![FrameScores::default(); n];
+    let mut head_labels = vec![LabelSet::default(); n];
+    let mut zs_labels = vec![LabelSet::default(); n];
+    for (i, s, l, z) in per_fold.into_iter().flatten() {
+        head_scores[i] = s;
+        head_labels[i] = l;
+        zs_labels[i] = z;
+    }
+    let lex_labels: Vec<LabelSet> = data
+        .labelled
+        .iter()
+        .map(|l| lexicon.classify(&l.paragraph.text))
+        .collect();
+
+    let reports = [
+        ("head", evaluate(&set.y, &head_labels, Some(&head_scores))),
+        ("lexicon", evaluate(&set.y, &lex_labels, None)),
+        ("zeroshot", evaluate(&set.y, &zs_labels, None)),
+    ];
+    // The head's figures by source, since resolutions and speeches read differently.
+    let by_source: Vec<(&str, Report)> = ["resolution", "speech"]
+        .iter()
+        .map(|kind| {
+            let rows: Vec<usize> = (0..n)
+                .filter(|&i| data.labelled[i].paragraph.doc_kind.as_str() == *kind)
+                .collect();
+            let pick = |v: &[LabelSet]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let scores: Vec<FrameScores> = rows.iter().map(|&i| head_scores[i]).collect();
+            (
+                *kind,
+                evaluate(&pick(&set.y), &pick(&head_labels), Some(&scores)),
+            )
+        })
+        .collect();
+
+    let model = &loaded.model;
+    let head_path = args
+        .head
+        .clone()
+        .unwrap_or_else(|| default_head_path(settings, &model.spec.name));
+    let head_sha = crate::weights::sha256_file(&head_path).ok();
+    let date = today_utc();
+    let documents: std::collections::BTreeSet<&str> =
+        set.groups.iter().map(|g| g.as_str()).collect();
+    let mut methods = serde_json::Map::new();
+    for (name, r) in &reports {
+        methods.insert(
+            name.to_string(),
+            serde_json::to_value(r).expect("report serialises"),
+        );
+    }
+    let mut sources = serde_json::Map::new();
+    for (name, r) in &by_source {
+        sources.insert(
+            name.to_string(),
+            serde_json::to_value(r).expect("report serialises"),
+        );
+    }
+    let result = serde_json::json!({
+        "date": date,
+        "frameshift_version": env!("CARGO_PKG_VERSION"),
+        "model": model.spec.name,
+        "model_files": model.files,
+        "model_fingerprint": model.fingerprint(),
+        "head_sha256": head_sha,
+        "annotations_sha256": data.annotations.sha256,
+        "paragraphs": n,
+        "documents": documents.len(),
+        "folds": opts.folds,
+        "seed": opts.seed,
+        "protocol": "grouped k-fold by document; head re-trained per fold with inner grouped CV for L2 and thresholds; zero-shot thresholds chosen on the training folds; lexicon untrained",
+        "macro_f1": reports[0].1.macro_f1,
+        "micro_f1": reports[0].1.micro_f1,
+        "per_frame": serde_json::to_value(&reports[0].1.per_frame).expect("serialises"),
+        "methods": methods,
+        "head_by_source": sources,
+    });
+    let mut md = format!(
+        "# frameshift eval: grouped {}-fold cross-validation ({date})\n\n\
+         Model `{}` (fingerprint `{}`), annotations sha256 `{}`, {} paragraphs from {} documents, seed {}.\n\
+         Committed head sha256: `{}`.\n\n",
+        opts.folds,
+        model.spec.name,
+        &model.fingerprint()[..16],
+        &data.annotations.sha256[..16],
+        n,
+        documents.len(),
+        opts.seed,
+        head_sha.as_deref().unwrap_or("(none)")
+    );
+    for (name, r) in &reports {
+        md.push_str(&r.to_markdown(name));
+        md.push('\n');
+    }
+    for (name, r) in &by_source {
+        md.push_str(&r.to_markdown(&format!("head, {name} paragraphs only")));
+        md.push('\n');
+    }
+    let dir = args
+        .results
+        .clone()
+        .unwrap_or_else(|| settings.home.join("eval").join("results"));
+    let stem = format!("{date}-{}", model.spec.name);
+    let json_text = serde_json::to_string_pretty(&result).expect("json") + "\n";
+    super::write_atomically(&dir.join(format!("{stem}.json")), |w| {
+        std::io::Write::write_all(w, json_text.as_bytes())
+    })?;
+    super::write_atomically(&dir.join(format!("{stem}.md")), |w| {
+        std::io::Write::write_all(w, md.as_bytes())
+    })?;
+    match args.format {
+        ReportFormat::Json => print!("{json_text}"),
+        ReportFormat::Markdown => print!("{md}"),
+    }
+    if settings.chatty() {
+        eprintln!("wrote {}/{stem}.json and .md", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock (civil-from-days algorithm).
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    format!("{year:04}-{month:02}-{day:02}")
+}

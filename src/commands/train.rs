@@ -1,0 +1,140 @@
+//! `frameshift train`: fit the frame head on the project's annotations.
+//!
+//! Takes `datasets/annotations/` (joined with the segmented corpus) and an encoder, gives
+//! `weights/heads/<model>.json`: the head, the encoder it belongs to (fingerprint and file
+//! hashes), the data hash and the options. Training is deterministic, so rerunning on the
+//! same data and weights reproduces the committed file byte for byte.
+
+use super::{load_encoder, write_atomically, CommandError, LoadedEncoder};
+use crate::classify::zeroshot::ZeroShot;
+use crate::classify::{
+    best_threshold, quantize_for_reproducibility, train_head, DataRef, EncoderRef, Frame, HeadFile,
+    LabelledSet, TrainOptions, HEAD_FORMAT,
+};
+use crate::cli::{DataArgs, EncoderArgs, TrainArgs};
+use crate::dataset::{join_annotations, read_annotations, AnnotationSet, Labelled};
+use crate::segment::AgendaRules;
+use crate::settings::Settings;
+use std::process::ExitCode;
+
+/// The annotations joined with their paragraphs, embedded.
+pub struct TrainingData {
+    pub annotations: AnnotationSet,
+    pub labelled: Vec<Labelled>,
+    pub set: LabelledSet,
+}
+
+pub fn load_training_data(
+    data: &DataArgs,
+    encoder: &LoadedEncoder,
+    args: &EncoderArgs,
+    settings: &Settings,
+) -> Result<TrainingData, CommandError> {
+    let dir = data
+        .annotations
+        .clone()
+        .unwrap_or_else(|| settings.datasets_dir().join("annotations"));
+    let corpus = data.corpus.clone().unwrap_or_else(|| settings.corpus_dir());
+    let annotations = read_annotations(&dir)?;
+    let rules = AgendaRules::load(&settings.datasets_dir().join("agendas.toml"))?;
+    let labelled = join_annotations(&annotations, &corpus, &rules)?;
+    let texts: Vec<&str> = labelled.iter().map(|l| l.paragraph.text.as_str()).collect();
+    if settings.chatty() {
+        eprintln!("embedding {} annotated paragraphs...", texts.len());
+    }
+    let (vectors, _) = super::embed_with_cache(args, encoder, &texts, settings)?;
+    let set = LabelledSet {
+        x: vectors
+            .iter()
+            .map(|v| quantize_for_reproducibility(&v.vector))
+            .collect(),
+        y: labelled.iter().map(|l| l.labels).collect(),
+        groups: labelled.iter().map(|l| l.paragraph.doc.clone()).collect(),
+    };
+    Ok(TrainingData {
+        annotations,
+        labelled,
+        set,
+    })
+}
+
+/// Train the head and the zero-shot thresholds on all of `data`.
+pub fn fit_head_file(
+    data: &TrainingData,
+    encoder: &LoadedEncoder,
+    zeroshot: &ZeroShot,
+    opts: &TrainOptions,
+) -> HeadFile {
+    let head = train_head(&data.set, opts);
+    let mut zeroshot_thresholds = [0.5f32; 4];
+    for f in Frame::ALL {
+        let scores: Vec<f64> = data
+            .set
+            .x
+            .iter()
+            .map(|x| zeroshot.scores(x)[f.index()] as f64)
+            .collect();
+        let truth: Vec<bool> = data.set.y.iter().map(|y| y.contains(f)).collect();
+        zeroshot_thresholds[f.index()] = best_threshold(&scores, &truth);
+    }
+    let positives = Frame::ALL
+        .iter()
+        .map(|f| {
+            (
+                f.name().to_string(),
+                data.set.y.iter().filter(|y| y.contains(*f)).count(),
+            )
+        })
+        .chain(std::iter::once((
+            "none".to_string(),
+            data.set.y.iter().filter(|y| y.is_empty()).count(),
+        )))
+        .collect();
+    let documents: std::collections::BTreeSet<&str> =
+        data.set.groups.iter().map(|g| g.as_str()).collect();
+    HeadFile {
+        format: HEAD_FORMAT,
+        encoder: EncoderRef {
+            model: encoder.model.spec.name.clone(),
+            fingerprint: encoder.model.fingerprint(),
+            files: encoder.model.files.clone(),
+        },
+        data: DataRef {
+            annotations_sha256: data.annotations.sha256.clone(),
+            paragraphs: data.set.len(),
+            documents: documents.len(),
+            positives,
+        },
+        options: *opts,
+        head,
+        zeroshot_thresholds,
+    }
+}
+
+pub fn run(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let encoder = load_encoder(&args.encoder, settings)?;
+    let data = load_training_data(&args.data, &encoder, &args.encoder, settings)?;
+    let zeroshot = ZeroShot::build(
+        encoder.encoder.as_ref(),
+        &settings.datasets_dir().join("frames.toml"),
+    )?;
+    let head = fit_head_file(&data, &encoder, &zeroshot, &TrainOptions::default());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| super::eval::default_head_path(settings, &encoder.model.spec.name));
+    let json = head.to_json();
+    write_atomically(&out, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    if settings.chatty() {
+        for fh in &head.head.frames {
+            eprintln!("{}: L2 {} threshold {:.2}", fh.frame, fh.l2, fh.threshold);
+        }
+        eprintln!(
+            "trained on {} paragraphs from {} documents -> {}",
+            head.data.paragraphs,
+            head.data.documents,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,279 @@
+//! Labelled data: gold files for `frameshift eval --gold`, and the project's annotations in
+//! `datasets/annotations/`.
+//!
+//! Takes JSONL files, gives [`GoldItem`]s (text plus codebook labels) or [`Labelled`]
+//! paragraphs (annotations joined with the segmented corpus by id and text hash). Gold lines
+//! that cannot be used are returned with their line number and reason rather than aborting
+//! the run: one bad line must not cost a scholar the whole evaluation. Annotations, by
+//! contrast, must all resolve: they are the project's own data, and a label that silently
+//! moved to another paragraph would corrupt every number trained or measured on it.
+
+use crate::classify::LabelSet;
+use crate::segment::{AgendaRules, Paragraph};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no usable lines")]
+    Empty { path: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{count} annotation(s) no longer resolve against the corpus:\n  {first}")]
+    Unresolved { count: usize, first: String },
+}
+
+/// One gold paragraph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldItem {
+    pub text: String,
+    pub labels: LabelSet,
+    /// 1-based line in the gold file.
+    pub line: usize,
+}
+
+#[derive(Deserialize)]
+struct GoldLine {
+    text: String,
+    labels: Vec<String>,
+}
+
+/// Parsed gold file: usable items and rejected lines with reasons.
+#[derive(Debug, Default)]
+pub struct Gold {
+    pub items: Vec<GoldItem>,
+    pub rejected: Vec<(usize, String)>,
+}
+
+pub fn read_gold(path: &Path) -> Result<Gold, DatasetError> {
+    let text = std::fs::read(path).map_err(|source| DatasetError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let mut gold = Gold::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<GoldLine>(line) {
+            Ok(g) => match LabelSet::from_names(&g.labels) {
+                Ok(labels) => gold.items.push(GoldItem {
+                    text: g.text,
+                    labels,
+                    line: i + 1,
+                }),
+                Err(why) => gold.rejected.push((i + 1, why)),
+            },
+            Err(e) => gold.rejected.push((i + 1, e.to_string())),
+        }
+    }
+    if gold.items.is_empty() {
+        return Err(DatasetError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(gold)
+}
+
+/// One annotation as stored in `datasets/annotations/*.jsonl`: a reference to a paragraph
+/// (stable id + sha256 of its text), never the text itself.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct Annotation {
+    pub id: String,
+    pub sha256: String,
+    pub labels: LabelSet,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// All annotation files of a directory, in file-name order, with a hash over them that
+/// names this exact version of the data.
+#[derive(Debug, Clone)]
+pub struct AnnotationSet {
+    pub items: Vec<Annotation>,
+    /// sha256 over `name\ncontents` of each file, in name order.
+    pub sha256: String,
+    pub files: Vec<String>,
+}
+
+pub fn read_annotations(dir: &Path) -> Result<AnnotationSet, DatasetError> {
+    use sha2::{Digest, Sha256};
+    let io = |path: &Path, source: std::io::Error| DatasetError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        hasher.update(name.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(text.as_bytes());
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let a: Annotation = serde_json::from_str(line).map_err(|e| DatasetError::Invalid {
+                path: format!("{}:{}", path.display(), i + 1),
+                message: e.to_string(),
+            })?;
+            items.push(a);
+        }
+        names.push(name);
+    }
+    if items.is_empty() {
+        return Err(DatasetError::Empty {
+            path: dir.display().to_string(),
+        });
+    }
+    Ok(AnnotationSet {
+        items,
+        sha256: hex::encode(hasher.finalize()),
+        files: names,
+    })
+}
+
+/// The corpus file a document symbol comes from, under the shared corpus root:
+/// `S/RES/1325 (2000)` -> `unsc-resolutions-1946-2015/S-RES-1325(2000).txt` (or the
+/// 2016-2019 folder), `UNGD/72/USA` -> `ungd-speeches-2000-2024/2017/USA_72_2017.txt`.
+pub fn corpus_file_for(doc: &str, corpus: &Path) -> Option<PathBuf> {
+    if let Some(rest) = doc.strip_prefix("S/RES/") {
+        let (number, year) = rest.split_once(" (")?;
+        let year = year.strip_suffix(')')?;
+        let name = format!("S-RES-{number}({year}).txt");
+        return ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]
+            .iter()
+            .map(|d| corpus.join(d).join(&name))
+            .find(|p| p.is_file());
+    }
+    if let Some(rest) = doc.strip_prefix("UNGD/") {
+        let (session, iso) = rest.split_once('/')?;
+        let session: u32 = session.parse().ok()?;
+        let year = session + 1945;
+        let p = corpus
+            .join("ungd-speeches-2000-2024")
+            .join(year.to_string())
+            .join(format!("{iso}_{session}_{year}.txt"));
+        return p.is_file().then_some(p);
+    }
+    None
+}
+
+/// An annotation joined with the paragraph it refers to.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub paragraph: Paragraph,
+    pub labels: LabelSet,
+    pub note: String,
+}
+
+/// Segment the documents the annotations refer to and attach each annotation to its
+/// paragraph. Fails listing every annotation whose id no longer resolves or whose text hash
+/// changed: a silently re-targeted label would corrupt training and evaluation.
+pub fn join_annotations(
+    set: &AnnotationSet,
+    corpus: &Path,
+    rules: &AgendaRules,
+) -> Result<Vec<Labelled>, DatasetError> {
+    let mut docs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
+    for a in &set.items {
+        let doc = a.id.split('#').next().unwrap_or("").to_string();
+        docs.entry(doc.clone())
+            .or_insert_with(|| corpus_file_for(&doc, corpus));
+    }
+    let paths: Vec<PathBuf> = docs.values().flatten().cloned().collect();
+    let segmented = crate::segment::segment_paths(&paths, rules);
+    let by_id: BTreeMap<&str, &Paragraph> = segmented
+        .paragraphs
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for a in &set.items {
+        if !seen.insert(a.id.as_str()) {
+            problems.push(format!("{}: annotated twice", a.id));
+            continue;
+        }
+        match by_id.get(a.id.as_str()) {
+            None => problems.push(format!(
+                "{}: no such paragraph in {}",
+                a.id,
+                corpus.display()
+            )),
+            Some(p) => {
+                let actual = crate::segment::text_sha256(&p.text);
+                if actual != a.sha256 {
+                    problems.push(format!(
+                        "{}: text changed (sha256 {} -> {})",
+                        a.id, a.sha256, actual
+                    ));
+                } else {
+                    out.push(Labelled {
+                        paragraph: (*p).clone(),
+                        labels: a.labels,
+                        note: a.note.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(DatasetError::Unresolved {
+            count: problems.len(),
+            first: problems
+                .into_iter()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gold_lines_parse_and_bad_lines_are_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.jsonl");
+        std::fs::write(
+            &path,
+            "{\"text\": \"a\", \"labels\": [\"crime\"], \"id\": 7}\n\n{\"text\": \"b\", \"labels\": []}\n{\"text\": \"c\", \"labels\": [\"peace\"]}\nnope\n",
+        )
+        .unwrap();
+        let g = read_gold(&path).unwrap();
+        assert_eq!(g.items.len(), 2);
+        assert_eq!(g.items[0].labels.names(), vec!["crime"]);
+        assert!(g.items[1].labels.is_empty());
+        assert_eq!(g.items[1].line, 3);
+        assert_eq!(
+            g.rejected.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert!(g.rejected[0].1.contains("peace"));
+    }
+}

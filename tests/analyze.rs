@@ -1,0 +1,164 @@
+//! `frameshift analyze` end to end on real resolutions: the outputs the issue lists, CIs
+//! that contain their estimates, a manifest with hashes, a self-contained HTML report, and
+//! a killed-then-restarted run that finishes with the same outputs as an uninterrupted one.
+//! Needs the real weights, the committed head and ../shared/corpus.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn corpus() -> PathBuf {
+    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    assert!(
+        dir.join("unsc-resolutions-1946-2015").is_dir(),
+        "the shared corpus is not at {}: put it at ../shared/corpus or set FRAMESHIFT_CORPUS",
+        dir.display()
+    );
+    dir
+}
+
+/// The eight WPS resolutions 1325-2242 and the 2016-2019 files.
+fn inputs() -> Vec<PathBuf> {
+    let c = corpus();
+    let mut v: Vec<PathBuf> = [
+        "1325(2000)",
+        "1820(2008)",
+        "1888(2009)",
+        "1889(2009)",
+        "1960(2010)",
+        "2106(2013)",
+        "2122(2013)",
+        "2242(2015)",
+    ]
+    .iter()
+    .map(|r| {
+        c.join("unsc-resolutions-1946-2015")
+            .join(format!("S-RES-{r}.txt"))
+    })
+    .collect();
+    v.push(c.join("unsc-resolutions-2016-2019"));
+    v
+}
+
+fn analyze(out: &Path, cache: &Path) -> std::process::Command {
+    let model = common::minilm();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"));
+    cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", cache)
+        .args(["-q", "analyze", "--bootstrap", "200", "--out"])
+        .arg(out)
+        .args(inputs());
+    cmd
+}
+
+const TABLES: [&str; 7] = [
+    "paragraphs.csv",
+    "paragraphs.jsonl",
+    "shares.csv",
+    "trends.csv",
+    "citations.csv",
+    "report.md",
+    "report.html",
+];
+
+#[test]
+fn analyze_writes_consistent_outputs_and_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    let status = analyze(&clean, &dir.path().join("cache-a"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // shares.csv: long format, CIs contain the estimates.
+    let mut rdr = csv::Reader::from_path(clean.join("shares.csv")).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    for col in [
+        "year",
+        "agenda",
+        "frame",
+        "share",
+        "ci_low",
+        "ci_high",
+        "n_paragraphs",
+        "n_documents",
+    ] {
+        assert!(header.iter().any(|h| h == col), "shares.csv lacks {col}");
+    }
+    let mut with_ci = 0;
+    for row in rdr.records() {
+        let row = row.unwrap();
+        let get = |c: &str| {
+            row[header.iter().position(|h| h == c).unwrap()]
+                .parse::<f64>()
+                .ok()
+        };
+        if let (Some(s), Some(lo), Some(hi)) = (get("share"), get("ci_low"), get("ci_high")) {
+            assert!(lo <= s + 1e-9 && s <= hi + 1e-9, "{row:?}");
+            with_ci += 1;
+        }
+    }
+    assert!(with_ci > 0, "no confidence intervals at all");
+
+    // manifest: model, head and input hashes.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(clean.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["model"]["files"]["model.safetensors"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(manifest["head"]["sha256"].as_str().unwrap().len(), 64);
+    let inputs = manifest["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 11);
+    assert!(inputs
+        .iter()
+        .all(|i| i["sha256"].as_str().is_some_and(|h| h.len() == 64)));
+
+    // report.html: inline SVG, nothing fetched from outside.
+    let html = std::fs::read_to_string(clean.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 4);
+    for bad in [
+        "<script src",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+    ] {
+        assert!(!html.contains(bad), "external resource `{bad}`");
+    }
+
+    // Kill a run mid-way, restart it with the same cache, compare with the clean run.
+    let killed = dir.path().join("killed");
+    let cache_b = dir.path().join("cache-b");
+    let mut child = analyze(&killed, &cache_b).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = child.kill();
+    let _ = child.wait();
+    for t in TABLES {
+        // Whatever is there after the kill is complete (atomic writes), never half a file.
+        if let Ok(text) = std::fs::read_to_string(killed.join(t)) {
+            assert_eq!(
+                text,
+                std::fs::read_to_string(clean.join(t)).unwrap(),
+                "{t} after kill"
+            );
+        }
+    }
+    assert!(analyze(&killed, &cache_b).status().unwrap().success());
+    for t in TABLES {
+        let a = std::fs::read(clean.join(t)).unwrap();
+        let b = std::fs::read(killed.join(t)).unwrap();
+        assert!(
+            a == b,
+            "{t} differs between the clean and the restarted run"
+        );
+    }
+}

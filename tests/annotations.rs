@@ -1,0 +1,74 @@
+//! The project's annotations (datasets/annotations) against the shared corpus: every one
+//! must resolve to its paragraph with an unchanged text hash, none may come from held-out
+//! material, and the set must meet the size and balance the classifier needs.
+//!
+//! Needs ../shared/corpus (or FRAMESHIFT_CORPUS); fails saying so when it is absent.
+
+mod common;
+
+use frameshift::classify::Frame;
+use frameshift::dataset::{join_annotations, read_annotations};
+use frameshift::segment::AgendaRules;
+
+fn corpus() -> std::path::PathBuf {
+    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    assert!(
+        dir.join("unsc-resolutions-1946-2015").is_dir(),
+        "the shared corpus is not at {}: put it at ../shared/corpus beside the repository or set FRAMESHIFT_CORPUS",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn every_annotation_resolves_with_unchanged_text_and_none_is_held_out() {
+    let set = read_annotations(&common::repo_root().join("datasets/annotations")).unwrap();
+    let rules = AgendaRules::load(&common::repo_root().join("datasets/agendas.toml")).unwrap();
+    let joined = join_annotations(&set, &corpus(), &rules).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(joined.len(), set.items.len());
+    for l in &joined {
+        let p = &l.paragraph;
+        if let Some(num) = p
+            .doc
+            .strip_prefix("S/RES/")
+            .and_then(|r| r.split(' ').next())
+        {
+            assert!(
+                !num.ends_with('7'),
+                "{}: held-out resolution annotated",
+                p.id
+            );
+        } else {
+            assert_ne!(
+                p.year,
+                Some(2017),
+                "{}: held-out 2017 speech annotated",
+                p.id
+            );
+        }
+    }
+    let resolutions = joined
+        .iter()
+        .filter(|l| {
+            l.paragraph.doc.starts_with("S/RES/")
+                && (1990..=2015).contains(&l.paragraph.year.unwrap_or(0))
+        })
+        .count();
+    let speeches = joined
+        .iter()
+        .filter(|l| l.paragraph.doc.starts_with("UNGD/"))
+        .count();
+    assert!(
+        resolutions >= 1000,
+        "{resolutions} resolution paragraphs 1990-2015 (need 1,000)"
+    );
+    assert!(speeches >= 500, "{speeches} speech paragraphs (need 500)");
+    for f in Frame::ALL {
+        let n = joined.iter().filter(|l| l.labels.contains(f)).count();
+        assert!(n >= 150, "{n} positives for {f} (need 150)");
+    }
+    let none = joined.iter().filter(|l| l.labels.is_empty()).count();
+    assert!(none >= 150, "{none} paragraphs labelled none");
+}

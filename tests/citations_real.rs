@@ -1,0 +1,51 @@
+//! Citation extraction on the real resolutions the seed paper discusses.
+//! Needs ../shared/corpus (or FRAMESHIFT_CORPUS); fails saying so when absent.
+
+mod common;
+
+use frameshift::citations::{CitationTable, Citations};
+use frameshift::segment::{segment_paths, AgendaRules};
+
+fn document_citations(file: &str) -> Citations {
+    let corpus = std::env::var_os("FRAMESHIFT_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    let path = ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]
+        .iter()
+        .map(|d| corpus.join(d).join(file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} not found under {}: put the shared corpus at ../shared/corpus or set FRAMESHIFT_CORPUS",
+                corpus.display()
+            )
+        });
+    let table = CitationTable::load(&common::repo_root().join("datasets/citations.toml")).unwrap();
+    let seg = segment_paths(&[path], &AgendaRules::builtin());
+    assert!(!seg.paragraphs.is_empty());
+    let mut all = Citations::default();
+    for p in &seg.paragraphs {
+        let c = table.extract(&p.text);
+        all.instruments.extend(c.instruments);
+        all.resolutions.extend(c.resolutions);
+        all.wps |= c.wps;
+    }
+    all.instruments.sort();
+    all.instruments.dedup();
+    all
+}
+
+#[test]
+fn resolution_2331_cites_palermo_and_no_cedaw() {
+    let c = document_citations("S-RES-2331(2016).txt");
+    assert!(c.instruments.iter().any(|i| i == "palermo_untoc"), "{c:?}");
+    assert!(!c.instruments.iter().any(|i| i == "cedaw"), "{c:?}");
+}
+
+#[test]
+fn resolution_2242_cites_cedaw_and_1325() {
+    let c = document_citations("S-RES-2242(2015).txt");
+    assert!(c.instruments.iter().any(|i| i == "cedaw"), "{c:?}");
+    assert!(c.resolutions.contains(&1325), "{c:?}");
+    assert!(c.wps);
+}
