@@ -5,7 +5,7 @@
 //! plate such as "Decides to remain seized of the matter" recurs hundreds of times), and
 //! texts embedded by any earlier run with the same encoder and windowing are read back.
 //!
-//! Layout: `<dir>/<encoder fingerprint>-o<overlap>-<layout>/vectors.bin`, an append-only file of
+//! Layout: `<dir>/<encoder fingerprint>-o<overlap>-<layout>-<backend>/vectors.bin`, an append-only file of
 //! fixed-size records `[sha256(text) 32 bytes][dim x f32 LE][windows u32][tokens u32]`. New
 //! vectors are appended and flushed after every chunk, so a killed run loses at most the
 //! chunk in flight; a torn last record is cut off when the cache is next opened. Keying by
@@ -76,14 +76,19 @@ impl EmbeddingCache {
     }
 
     /// Open (or create) the cache for one encoder and windowing setting under `dir`.
+    ///
+    /// `backend` names the implementation that computes the vectors (`candle`, `fast`, ...):
+    /// backends agree to ~1e-7, not bit for bit, and a cache that mixed them would make a
+    /// trained head depend on which backend happened to embed which paragraph first.
     pub fn open(
         dir: &Path,
         fingerprint: &str,
+        backend: &str,
         dim: usize,
         window_overlap: usize,
     ) -> Result<Self, CacheError> {
         let sub = dir.join(format!(
-            "{}-o{window_overlap}-{LAYOUT}",
+            "{}-o{window_overlap}-{LAYOUT}-{backend}",
             &fingerprint[..fingerprint.len().min(32)]
         ));
         let io = |source| CacheError::Io {
@@ -252,7 +257,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = EmbedOptions::default();
         let info = enc.info().clone();
-        let mut cache = EmbeddingCache::open(dir.path(), &info.fingerprint, info.dim, 32).unwrap();
+        let mut cache =
+            EmbeddingCache::open(dir.path(), &info.fingerprint, "test", info.dim, 32).unwrap();
         let (first, stats) =
             embed_cached(&enc, &texts(), &opts, Some(&mut cache), 2, &|_, _| {}).unwrap();
         assert_eq!(
@@ -265,7 +271,8 @@ mod tests {
             assert!(cosine(&a.vector, &b.vector) > 0.99999);
         }
         drop(cache);
-        let mut cache = EmbeddingCache::open(dir.path(), &info.fingerprint, info.dim, 32).unwrap();
+        let mut cache =
+            EmbeddingCache::open(dir.path(), &info.fingerprint, "test", info.dim, 32).unwrap();
         assert_eq!(cache.len(), 3);
         let (second, stats) =
             embed_cached(&enc, &texts(), &opts, Some(&mut cache), 2, &|_, _| {}).unwrap();
@@ -279,7 +286,8 @@ mod tests {
         let enc = tiny::encoder(16);
         let dir = tempfile::tempdir().unwrap();
         let info = enc.info().clone();
-        let mut cache = EmbeddingCache::open(dir.path(), &info.fingerprint, info.dim, 32).unwrap();
+        let mut cache =
+            EmbeddingCache::open(dir.path(), &info.fingerprint, "test", info.dim, 32).unwrap();
         embed_cached(
             &enc,
             &texts(),
@@ -298,7 +306,8 @@ mod tests {
             .unwrap();
         f.write_all(&[1, 2, 3, 4, 5]).unwrap();
         drop(f);
-        let cache = EmbeddingCache::open(dir.path(), &info.fingerprint, info.dim, 32).unwrap();
+        let cache =
+            EmbeddingCache::open(dir.path(), &info.fingerprint, "test", info.dim, 32).unwrap();
         assert_eq!(cache.len(), 3);
         let rec = EmbeddingCache::record_len(info.dim) as u64;
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * rec);
@@ -307,8 +316,19 @@ mod tests {
     #[test]
     fn another_encoder_gets_another_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let a = EmbeddingCache::open(dir.path(), "aaaa", 4, 32).unwrap();
-        let b = EmbeddingCache::open(dir.path(), "bbbb", 4, 32).unwrap();
+        let a = EmbeddingCache::open(dir.path(), "aaaa", "fast", 4, 32).unwrap();
+        let b = EmbeddingCache::open(dir.path(), "bbbb", "fast", 4, 32).unwrap();
+        assert_ne!(a.path, b.path);
+    }
+
+    /// Regression: candle and the fast path shared one cache (same weights, same
+    /// fingerprint), so vectors from either could end up in one training set and the head
+    /// no longer reproduced byte for byte.
+    #[test]
+    fn backends_sharing_a_fingerprint_get_separate_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = EmbeddingCache::open(dir.path(), "aaaa", "candle", 4, 32).unwrap();
+        let b = EmbeddingCache::open(dir.path(), "aaaa", "fast", 4, 32).unwrap();
         assert_ne!(a.path, b.path);
     }
 }

@@ -159,3 +159,47 @@ fn missing_weights_error_says_how_to_fetch() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn backends_agree_and_int8_needs_the_fast_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("paras.txt");
+    std::fs::write(&input, LINES).unwrap();
+    let mut outs = Vec::new();
+    for (backend, precision) in [("candle", "f32"), ("fast", "f32"), ("auto", "int8")] {
+        let out = dir.path().join(format!("{backend}-{precision}.npy"));
+        frameshift()
+            .args(["embed", input.to_str().unwrap(), "--out"])
+            .arg(&out)
+            .args([
+                "--device",
+                "cpu",
+                "--backend",
+                backend,
+                "--precision",
+                precision,
+            ])
+            // Each backend must compute its vectors, not read another's from the cache.
+            .arg("--no-cache")
+            .assert()
+            .success();
+        let sidecar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+                .unwrap();
+        let fingerprint = sidecar["model_fingerprint"].as_str().unwrap().to_string();
+        assert_eq!(fingerprint.starts_with("int8-"), precision == "int8");
+        outs.push(npy::read_f32(&out).unwrap());
+    }
+    for i in 0..3 {
+        assert!(cosine(outs[0].row(i), outs[1].row(i)) > 0.9999, "row {i}");
+        assert!(cosine(outs[1].row(i), outs[2].row(i)) > 0.99, "row {i}");
+    }
+    let assert = frameshift()
+        .args(["embed", input.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("bad.npy"))
+        .args(["--backend", "candle", "--precision", "int8"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("int8"), "{stderr}");
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+use frameshift::embed::cpu::Precision;
 use frameshift::embed::{cosine, embed_texts, tiny, EmbedOptions, Encoder};
 
 /// Mixed lengths: short, medium, and long enough to need several windows.
@@ -89,10 +90,38 @@ fn check_batch_invariance(encoder: &dyn Encoder, texts: &[String], window_forced
     }
 }
 
+/// The tiny model on every backend: candle, fast f32, fast int8.
+fn tiny_backends() -> Vec<(&'static str, Box<dyn Encoder>)> {
+    vec![
+        ("candle", Box::new(tiny::encoder(24))),
+        ("fast", Box::new(tiny::fast_encoder(24, Precision::F32))),
+        (
+            "fast-int8",
+            Box::new(tiny::fast_encoder(24, Precision::Int8)),
+        ),
+    ]
+}
+
 #[test]
 fn tiny_bert_batched_equals_single_and_preserves_order() {
-    let encoder = tiny::encoder(24);
-    check_batch_invariance(&encoder, &mixed_texts(), true);
+    for (name, encoder) in tiny_backends() {
+        eprintln!("backend {name}");
+        check_batch_invariance(encoder.as_ref(), &mixed_texts(), true);
+    }
+}
+
+#[test]
+fn fast_path_is_deterministic() {
+    let texts = mixed_texts();
+    for precision in [Precision::F32, Precision::Int8] {
+        let encoder = tiny::fast_encoder(24, precision);
+        let a = embed_texts(&encoder, &texts, &EmbedOptions::default()).unwrap();
+        let b = embed_texts(&encoder, &texts, &EmbedOptions::default()).unwrap();
+        assert_eq!(
+            a, b,
+            "{precision:?}: same input must give bit-identical vectors"
+        );
+    }
 }
 
 #[test]
@@ -105,12 +134,16 @@ fn tiny_bert_distinct_texts_give_distinct_vectors() {
 
 #[test]
 fn real_minilm_batched_equals_single_and_preserves_order() {
-    let encoder = common::minilm_encoder();
     let mut texts = mixed_texts();
     // Real-model window is 256: add one paragraph long enough to be split.
     texts.push(
         "the security council calls upon member states to prevent trafficking in persons ; "
             .repeat(30),
     );
-    check_batch_invariance(&encoder, &texts, true);
+    let mut backends = common::minilm_backends();
+    backends.push(("fast-int8", Box::new(common::minilm_fast(Precision::Int8))));
+    for (name, encoder) in backends {
+        eprintln!("backend {name}");
+        check_batch_invariance(encoder.as_ref(), &texts, true);
+    }
 }

@@ -8,6 +8,9 @@ mod common;
 
 use assert_cmd::Command;
 
+/// The committed head and results were computed with the default backend on a CPU (the
+/// fast path); the cache is namespaced by backend, so vectors of other backends that other
+/// tests put in the shared test cache are never mixed in.
 fn frameshift() -> Command {
     let model = common::minilm();
     let mut cmd = Command::cargo_bin("frameshift").unwrap();

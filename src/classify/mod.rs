@@ -872,7 +872,9 @@ impl HeadFile {
                 head.format
             )));
         }
-        if head.encoder.fingerprint != fingerprint {
+        // int8 runs of the same weights are accepted: the head reads their vectors as it
+        // reads fp32 ones (the effect on F1 is measured in docs/performance.md).
+        if head.encoder.fingerprint != crate::embed::cpu::weights_fingerprint(fingerprint) {
             return Err(ClassifyError::EncoderMismatch {
                 path: path.display().to_string(),
                 head_model: head.encoder.model.clone(),

@@ -119,6 +119,7 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         "model_fingerprint": info.fingerprint,
         "weights_source": loaded.model.source,
         "device": crate::device::name(&loaded.device),
+        "backend": loaded.backend,
         "dim": info.dim,
         "rows": embeddings.len(),
         "max_tokens": info.max_tokens,

@@ -238,6 +238,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         "model": model.spec.name,
         "model_files": model.files,
         "model_fingerprint": model.fingerprint(),
+        "backend": loaded.backend,
         "head_sha256": head_sha,
         "annotations_sha256": data.annotations.sha256,
         "paragraphs": n,

@@ -75,6 +75,8 @@ pub struct LoadedEncoder {
     pub encoder: Box<dyn crate::embed::Encoder>,
     pub model: crate::weights::ResolvedModel,
     pub device: crate::device::Device,
+    /// Which implementation runs the model (`candle`, `fast`, `fast-int8`), for records.
+    pub backend: &'static str,
 }
 
 /// Resolve weights, choose the device once, and load the encoder.
@@ -94,20 +96,54 @@ pub fn load_encoder(
         model.dir.display(),
         crate::device::name(&device)
     );
-    let encoder: Box<dyn crate::embed::Encoder> = match spec.architecture {
-        Architecture::Bert => Box::new(crate::embed::BertEncoder::load(&model, &device)?),
-        arch => {
-            return Err(crate::embed::EmbedError::Unsupported {
-                model: spec.name.clone(),
-                arch,
-            }
-            .into())
+    use crate::cli::{BackendArg, PrecisionArg};
+    use crate::embed::cpu::{FastEncoder, Precision};
+    let on_cpu = matches!(device, crate::device::Device::Cpu);
+    let fast = match args.backend {
+        BackendArg::Fast if !on_cpu => {
+            return Err(CommandError::Input(
+                "--backend fast runs on the CPU only; use --device cpu or --backend candle".into(),
+            ))
         }
+        BackendArg::Fast => true,
+        BackendArg::Candle => false,
+        BackendArg::Auto => on_cpu,
     };
+    let precision =
+        match args.precision {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Int8 if fast => Precision::Int8,
+            PrecisionArg::Int8 => return Err(CommandError::Input(
+                "--precision int8 needs the fast CPU backend (--device cpu, --backend auto|fast)"
+                    .into(),
+            )),
+        };
+    let (encoder, backend): (Box<dyn crate::embed::Encoder>, &'static str) =
+        match (spec.architecture, fast, precision) {
+            (Architecture::Bert, false, _) => (
+                Box::new(crate::embed::BertEncoder::load(&model, &device)?),
+                "candle",
+            ),
+            (Architecture::Bert, true, Precision::F32) => {
+                (Box::new(FastEncoder::load(&model, precision)?), "fast")
+            }
+            (Architecture::Bert, true, Precision::Int8) => {
+                (Box::new(FastEncoder::load(&model, precision)?), "fast-int8")
+            }
+            (arch, _, _) => {
+                return Err(crate::embed::EmbedError::Unsupported {
+                    model: spec.name.clone(),
+                    arch,
+                }
+                .into())
+            }
+        };
+    tracing::info!("encoder backend {backend}");
     Ok(LoadedEncoder {
         encoder,
         model,
         device,
+        backend,
     })
 }
 
@@ -182,6 +218,7 @@ pub fn open_cache(
     Ok(Some(crate::cache::EmbeddingCache::open(
         &dir,
         &info.fingerprint,
+        encoder.backend,
         info.dim,
         args.window_overlap,
     )?))

@@ -34,6 +34,24 @@ pub fn minilm_encoder() -> frameshift::embed::BertEncoder {
         .expect("MiniLM loads")
 }
 
+/// The real MiniLM on the fast CPU path, at `precision`.
+pub fn minilm_fast(
+    precision: frameshift::embed::cpu::Precision,
+) -> frameshift::embed::cpu::FastEncoder {
+    frameshift::embed::cpu::FastEncoder::load(&minilm(), precision).expect("MiniLM loads")
+}
+
+/// Every CPU backend that must give the reference vectors: (name, encoder).
+pub fn minilm_backends() -> Vec<(&'static str, Box<dyn frameshift::embed::Encoder>)> {
+    vec![
+        ("candle", Box::new(minilm_encoder())),
+        (
+            "fast",
+            Box::new(minilm_fast(frameshift::embed::cpu::Precision::F32)),
+        ),
+    ]
+}
+
 /// An embedding cache shared by the integration tests of one build (under cargo's target
 /// tmp dir), so the tests never write to the user's cache and embed each text once.
 pub fn test_cache_dir() -> PathBuf {

@@ -18,6 +18,14 @@
 //! - **One trait around the encoder** ([`Encoder`]) so that tests run on a tiny randomly
 //!   initialised BERT ([`tiny`]) and other backends (another architecture, a fused CPU
 //!   path) can stand in without touching the batching logic.
+//!
+//! Two implementations: [`BertEncoder`] (candle's `BertModel`, any device) and
+//! [`cpu::FastEncoder`] (a specialised CPU forward pass, the default on the CPU, with an
+//! optional int8 mode); `commands::load_encoder` picks one from `--backend`.
+
+pub mod cpu;
+pub mod int8;
+pub mod simd;
 
 use crate::device::Device;
 use crate::weights::{Architecture, ResolvedModel};
@@ -529,10 +537,9 @@ pub mod tiny {
             .expect("static tokenizer spec is valid")
     }
 
-    /// A 2-layer, 32-wide BERT whose window is `max_tokens` tokens.
-    pub fn encoder(max_tokens: usize) -> BertEncoder {
-        let tokenizer = tokenizer();
-        let vocab = tokenizer.get_vocab_size(true);
+    /// The tiny model's config, tensors and [`EncoderInfo`] (shared by both backends).
+    pub fn parts(max_tokens: usize) -> (BertConfig, HashMap<String, Tensor>, EncoderInfo) {
+        let vocab = tokenizer().get_vocab_size(true);
         let config = BertConfig {
             vocab_size: vocab,
             hidden_size: DIM,
@@ -542,7 +549,6 @@ pub mod tiny {
             max_position_embeddings: max_tokens.max(8),
             ..BertConfig::default()
         };
-        let device = Device::Cpu;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         let mut seed = 1u64;
         let mut add = |name: String, shape: &[usize], kind: &str| {
@@ -599,8 +605,6 @@ pub mod tiny {
             add(format!("{p}.output.LayerNorm.weight"), &[h], "one");
             add(format!("{p}.output.LayerNorm.bias"), &[h], "zero");
         }
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &config).expect("tiny BERT tensors match its config");
         let info = EncoderInfo {
             name: "tiny-bert".into(),
             dim: DIM,
@@ -610,7 +614,31 @@ pub mod tiny {
             pad_id: 0,
             fingerprint: "tiny-bert-seed-1".into(),
         };
-        BertEncoder::from_parts(model, tokenizer, device, info)
+        (config, tensors, info)
+    }
+
+    /// A 2-layer, 32-wide BERT whose window is `max_tokens` tokens, on candle.
+    pub fn encoder(max_tokens: usize) -> BertEncoder {
+        let (config, tensors, info) = parts(max_tokens);
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = BertModel::load(vb, &config).expect("tiny BERT tensors match its config");
+        BertEncoder::from_parts(model, tokenizer(), device, info)
+    }
+
+    /// The same tiny BERT (same weights) on the fast CPU path.
+    pub fn fast_encoder(max_tokens: usize, precision: cpu::Precision) -> cpu::FastEncoder {
+        let (config, tensors, mut info) = parts(max_tokens);
+        let get = |name: &str| {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| EmbedError::Invalid(format!("tiny model has no tensor {name}")))
+        };
+        let model = cpu::FastBert::from_tensors(&config, &get, precision)
+            .expect("tiny BERT tensors match its config");
+        info.fingerprint = cpu::fingerprint(info.fingerprint, precision);
+        cpu::FastEncoder::from_parts(model, tokenizer(), info)
     }
 }
 
