@@ -41,7 +41,7 @@ pub fn text_key(text: &str) -> Key {
 }
 
 /// Hit/miss counts of one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheStats {
     /// Paragraphs asked for.
     pub requested: usize,

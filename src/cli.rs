@@ -40,6 +40,9 @@ pub enum Command {
     /// The main job: corpus -> segment -> embed -> classify -> aggregate -> report, writing
     /// paragraphs, shares with CIs, trends, citations, report.html/md and a manifest to --out.
     Analyze(AnalyzeArgs),
+    /// Combine the outputs of `analyze --shard K/N` runs (K = 1..N) into exactly the files
+    /// one unsharded run writes.
+    Merge(MergeArgs),
     /// Label the paragraphs of new texts (meeting records, speeches, resolutions, plain
     /// text; `-` for stdin) with their frames, probabilities and evidence.
     ///
@@ -304,8 +307,50 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub agendas: Option<PathBuf>,
 
+    /// Process only shard K of N (1-based, e.g. `2/8`): documents are assigned by a hash of
+    /// their symbol, so every run agrees on the split. Writes `shard.jsonl` and `shard.json`
+    /// to --out for `frameshift merge` instead of the aggregate outputs.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+/// One shard of a partitioned run: `k` of `n`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 1/4"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: K is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: N is not a number"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("`{s}`: need 1 <= K <= N"));
+    }
+    Ok(Shard { k, n })
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The --out directories of `analyze --shard K/N` runs, one per K = 1..N (any order).
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+
+    /// Output directory (created; files in it are replaced atomically).
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -341,4 +386,17 @@ pub struct LabelArgs {
 
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn shard_flag_parses_k_of_n_and_refuses_nonsense() {
+        assert_eq!(parse_shard("2/8"), Ok(Shard { k: 2, n: 8 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -162,3 +162,75 @@ fn analyze_writes_consistent_outputs_and_survives_a_kill() {
         );
     }
 }
+
+/// `analyze --shard K/N` three times, then `merge`, writes exactly the files of one
+/// unsharded run (the manifest differs only in the command line, timings and cache counts).
+#[test]
+fn three_shards_merged_equal_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = common::test_cache_dir();
+    let single = dir.path().join("single");
+    let status = analyze(&single, &cache).status().unwrap();
+    assert!(status.success(), "single run: {status}");
+    let mut shard_dirs = Vec::new();
+    for k in 1..=3 {
+        let out = dir.path().join(format!("shard{k}"));
+        let status = analyze(&out, &cache)
+            .args(["--shard", &format!("{k}/3")])
+            .status()
+            .unwrap();
+        assert!(status.success(), "shard {k}/3: {status}");
+        let rows = std::fs::read_to_string(out.join("shard.jsonl")).unwrap();
+        assert!(
+            rows.lines().count() > 0,
+            "shard {k}/3 is empty: the test inputs must reach every shard"
+        );
+        assert!(
+            !out.join("shares.csv").exists(),
+            "a shard writes no aggregates"
+        );
+        shard_dirs.push(out);
+    }
+    let merged = dir.path().join("merged");
+    let model = common::minilm();
+    // Shards given out of order: merge restores the run's order.
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
+        .env("FRAMESHIFT_WEIGHTS", &model.dir)
+        .args(["-q", "merge", "--out"])
+        .arg(&merged)
+        .args([&shard_dirs[2], &shard_dirs[0], &shard_dirs[1]])
+        .status()
+        .unwrap();
+    assert!(status.success(), "merge: {status}");
+    for name in TABLES {
+        let a = std::fs::read(single.join(name)).unwrap();
+        let b = std::fs::read(merged.join(name)).unwrap();
+        assert!(a == b, "{name} differs between one run and merged shards");
+    }
+    let manifest = |p: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p.join("manifest.json")).unwrap())
+                .unwrap();
+        for k in [
+            "command",
+            "timings",
+            "embedding_cache",
+            "embedding_cache_hit_rate",
+        ] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(manifest(&single), manifest(&merged));
+
+    // A missing shard is refused, naming it.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
+        .args(["-q", "merge", "--out"])
+        .arg(dir.path().join("bad"))
+        .args([&shard_dirs[0], &shard_dirs[2]])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing shards: 2/3"), "{err}");
+}

@@ -96,6 +96,46 @@ fn kind_name(p: &Paragraph) -> String {
         .unwrap_or_default()
 }
 
+/// Which shard (1-based) a document belongs to: the first 8 bytes of the sha256 of its
+/// symbol, modulo `n`. Depends on nothing but the symbol, so every shard of a run, on any
+/// machine, agrees on the split.
+pub fn shard_of(doc: &str, n: usize) -> usize {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(doc.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (u64::from_le_bytes(b) % n as u64) as usize + 1
+}
+
+/// One classified paragraph of a shard (`shard.jsonl`), with its position in the whole
+/// run's paragraph order, so that `merge` restores exactly that order.
+#[derive(serde::Serialize, Deserialize)]
+struct ShardRecord {
+    position: usize,
+    paragraph: Paragraph,
+    scores: FrameScores,
+    labels: Vec<String>,
+    citations: Citations,
+}
+
+/// What the manifest says beyond what aggregation computes: the same for a single run and
+/// for a merge of shards (where it is read back from the shards' `shard.json`).
+#[derive(Clone, serde::Serialize, Deserialize)]
+struct RunRecord {
+    model: serde_json::Value,
+    head: serde_json::Value,
+    parameters: serde_json::Value,
+    documents_read: usize,
+    paragraphs_segmented: usize,
+    paragraphs_without_year: usize,
+    /// Paragraphs in the year range, over all shards.
+    paragraphs_in_range: usize,
+    warnings: usize,
+    failures: Vec<String>,
+    inputs: serde_json::Value,
+    embedding_cache: crate::cache::CacheStats,
+}
+
 pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let started = Instant::now();
     let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
@@ -104,6 +144,11 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     } else {
         args.paths.clone()
     };
+    if args.shard.is_some() && args.gold.is_some() {
+        return Err(CommandError::Input(
+            "--gold needs every paragraph: run the shards without it (adjusted shares are not computed for merged runs)".into(),
+        ));
+    }
 
     // corpus -> segment
     let t = Instant::now();
@@ -139,18 +184,30 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             args.from_year.is_none_or(|f| y >= f) && args.to_year.is_none_or(|t| y <= t)
         })
     };
-    let paragraphs: Vec<&Paragraph> = seg.paragraphs.iter().filter(|p| in_range(p)).collect();
+    let all_in_range: Vec<&Paragraph> = seg.paragraphs.iter().filter(|p| in_range(p)).collect();
+    let paragraphs_in_range = all_in_range.len();
+    // (position in the whole run, paragraph): a shard keeps its documents' paragraphs.
+    let selected: Vec<(usize, &Paragraph)> = all_in_range
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| args.shard.is_none_or(|s| shard_of(&p.doc, s.n) == s.k))
+        .collect();
+    let paragraphs: Vec<&Paragraph> = selected.iter().map(|(_, p)| *p).collect();
     let skipped_no_year = seg.paragraphs.iter().filter(|p| p.year.is_none()).count();
     timings.insert("segment_s", t.elapsed().as_secs_f64());
     if settings.chatty() {
         eprintln!(
-            "segmented {} documents into {} paragraphs ({} in the year range)",
+            "segmented {} documents into {} paragraphs ({} in the year range{})",
             seg.read.documents.len(),
             seg.paragraphs.len(),
-            paragraphs.len()
+            paragraphs_in_range,
+            match args.shard {
+                Some(s) => format!(", {} in shard {}/{}", paragraphs.len(), s.k, s.n),
+                None => String::new(),
+            }
         );
     }
-    if paragraphs.is_empty() {
+    if paragraphs_in_range == 0 {
         return Err(CommandError::Input(
             "no paragraphs found in the given corpus and year range".into(),
         ));
@@ -185,11 +242,276 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     };
     timings.insert("classify_s", t.elapsed().as_secs_f64());
 
+    let mut inputs: Vec<(String, Option<String>)> = seg
+        .read
+        .documents
+        .iter()
+        .map(|d| (d.source.display().to_string(), None))
+        .collect();
+    inputs.sort();
+    inputs.dedup();
+    {
+        use rayon::prelude::*;
+        inputs
+            .par_iter_mut()
+            .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
+    }
+    let record = RunRecord {
+        model: json!({"name": info.name, "fingerprint": info.fingerprint, "files": loaded.model.files, "backend": loaded.backend, "device": crate::device::name(&loaded.device)}),
+        head: json!({"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.file.data.annotations_sha256}),
+        parameters: json!({
+            "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "from_year": args.from_year, "to_year": args.to_year,
+            "bootstrap": args.bootstrap, "seed": args.seed,
+            "batch_tokens": args.encoder.batch_tokens, "window_overlap": args.encoder.window_overlap,
+            "gold": args.gold.as_ref().map(|g| g.display().to_string()),
+            "gold_sha256": args.gold.as_ref().and_then(|g| sha256_hex(g)),
+        }),
+        documents_read: seg.read.documents.len(),
+        paragraphs_segmented: seg.paragraphs.len(),
+        paragraphs_without_year: skipped_no_year,
+        paragraphs_in_range,
+        warnings: seg.read.warnings.len(),
+        failures,
+        inputs: inputs
+            .iter()
+            .map(|(p, h)| json!({"path": p, "sha256": h}))
+            .collect(),
+        embedding_cache: cache_stats,
+    };
+
+    if let Some(shard) = args.shard {
+        return write_shard(
+            args,
+            settings,
+            shard,
+            &selected,
+            &classified,
+            &record,
+            timings,
+            started,
+        );
+    }
+
+    let adjusted = match &args.gold {
+        Some(gold) => adjusted_shares_for(gold, &loaded, &head, &args.encoder, settings)?,
+        None => None,
+    };
+    finish(
+        &args.out,
+        settings,
+        &paragraphs,
+        &classified,
+        &record,
+        adjusted,
+        args.bootstrap,
+        args.seed,
+        timings,
+        started,
+    )
+}
+
+/// Write one shard's classified paragraphs and its run record.
+#[allow(clippy::too_many_arguments)]
+fn write_shard(
+    args: &AnalyzeArgs,
+    settings: &Settings,
+    shard: crate::cli::Shard,
+    selected: &[(usize, &Paragraph)],
+    classified: &[(FrameScores, LabelSet, Citations)],
+    record: &RunRecord,
+    mut timings: BTreeMap<&str, f64>,
+    started: Instant,
+) -> Result<ExitCode, CommandError> {
+    let out = &args.out;
+    write_atomically(&out.join("shard.jsonl"), |w| {
+        for ((position, p), (s, l, c)) in selected.iter().zip(classified) {
+            let rec = ShardRecord {
+                position: *position,
+                paragraph: (*p).clone(),
+                scores: *s,
+                labels: l.names().into_iter().map(str::to_string).collect(),
+                citations: c.clone(),
+            };
+            serde_json::to_writer(&mut *w, &rec).map_err(std::io::Error::other)?;
+            std::io::Write::write_all(w, b"\n")?;
+        }
+        Ok(())
+    })?;
+    timings.insert("total_s", started.elapsed().as_secs_f64());
+    let manifest = json!({
+        "frameshift_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "shard": {"k": shard.k, "n": shard.n},
+        "paragraphs": selected.len(),
+        "run": record,
+        "timings": timings,
+    });
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
+    write_atomically(&out.join("shard.json"), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+    for f in &record.failures {
+        eprintln!("failed: {f}");
+    }
+    if settings.chatty() {
+        eprintln!(
+            "shard {}/{}: {} paragraphs in {:.1}s -> {} (combine the shards with `frameshift merge`)",
+            shard.k,
+            shard.n,
+            selected.len(),
+            started.elapsed().as_secs_f64(),
+            out.display()
+        );
+    }
+    Ok(if record.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `frameshift merge`: read the shards of one partitioned run, check that they belong
+/// together and are complete, and write what the unsharded run writes.
+pub fn merge(args: &crate::cli::MergeArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let started = Instant::now();
+    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let bad = |m: String| CommandError::Input(m);
+    let mut shards: BTreeMap<usize, (PathBuf, RunRecord, usize)> = BTreeMap::new();
+    let mut n_of_run: Option<usize> = None;
+    for dir in &args.shards {
+        let path = dir.join("shard.json");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| CommandError::io(path.display(), e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        let k = v["shard"]["k"].as_u64().unwrap_or(0) as usize;
+        let n = v["shard"]["n"].as_u64().unwrap_or(0) as usize;
+        let count = v["paragraphs"].as_u64().unwrap_or(0) as usize;
+        let record: RunRecord = serde_json::from_value(v["run"].clone())
+            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        if *n_of_run.get_or_insert(n) != n {
+            return Err(bad(format!(
+                "{}: shard of {n}, but other shards are of {}",
+                path.display(),
+                n_of_run.unwrap_or(0)
+            )));
+        }
+        if let Some((other, _, _)) = shards.insert(k, (dir.clone(), record, count)) {
+            return Err(bad(format!(
+                "shard {k}/{n} given twice ({} and {})",
+                other.display(),
+                dir.display()
+            )));
+        }
+    }
+    let n = n_of_run.unwrap_or(0);
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !shards.contains_key(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if n == 0 || !missing.is_empty() {
+        return Err(bad(format!("missing shards: {}", missing.join(", "))));
+    }
+    // Every shard must come from the same inputs, model, head and parameters.
+    let first = shards[&1].1.clone();
+    for (k, (dir, r, _)) in &shards {
+        let same = r.model["fingerprint"] == first.model["fingerprint"]
+            && r.model["backend"] == first.model["backend"]
+            && r.head["sha256"] == first.head["sha256"]
+            && r.parameters == first.parameters
+            && r.inputs == first.inputs
+            && r.paragraphs_in_range == first.paragraphs_in_range;
+        if !same {
+            return Err(bad(format!(
+                "shard {k}/{n} ({}) was run with other inputs, model, head or parameters than shard 1/{n}",
+                dir.display()
+            )));
+        }
+    }
+    let mut records: Vec<ShardRecord> = Vec::with_capacity(first.paragraphs_in_range);
+    for (k, (dir, _, count)) in &shards {
+        let path = dir.join("shard.jsonl");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| CommandError::io(path.display(), e))?;
+        let before = records.len();
+        for (i, line) in text.lines().enumerate() {
+            let r: ShardRecord = serde_json::from_str(line)
+                .map_err(|e| bad(format!("{}:{}: {e}", path.display(), i + 1)))?;
+            records.push(r);
+        }
+        if records.len() - before != *count {
+            return Err(bad(format!(
+                "{}: {} paragraphs, but shard {k}/{n} recorded {count} (incomplete shard?)",
+                path.display(),
+                records.len() - before
+            )));
+        }
+    }
+    records.sort_by_key(|r| r.position);
+    let complete = records.len() == first.paragraphs_in_range
+        && records.iter().enumerate().all(|(i, r)| r.position == i);
+    if !complete {
+        return Err(bad(format!(
+            "the shards hold {} paragraphs, the run has {}: shards overlap or are incomplete",
+            records.len(),
+            first.paragraphs_in_range
+        )));
+    }
+    let paragraphs: Vec<&Paragraph> = records.iter().map(|r| &r.paragraph).collect();
+    let classified: Vec<(FrameScores, LabelSet, Citations)> = records
+        .iter()
+        .map(|r| {
+            let labels = LabelSet::from_names(&r.labels).map_err(bad)?;
+            Ok((r.scores, labels, r.citations.clone()))
+        })
+        .collect::<Result<_, CommandError>>()?;
+    let mut record = first;
+    record.embedding_cache = crate::cache::CacheStats::default();
+    for (_, r, _) in shards.values() {
+        let c = &mut record.embedding_cache;
+        c.requested += r.embedding_cache.requested;
+        c.distinct += r.embedding_cache.distinct;
+        c.hits += r.embedding_cache.hits;
+        c.embedded += r.embedding_cache.embedded;
+    }
+    timings.insert("read_shards_s", started.elapsed().as_secs_f64());
+    let bootstrap = record.parameters["bootstrap"].as_u64().unwrap_or(1000) as usize;
+    let seed = record.parameters["seed"].as_u64().unwrap_or(20161220);
+    finish(
+        &args.out,
+        settings,
+        &paragraphs,
+        &classified,
+        &record,
+        None,
+        bootstrap,
+        seed,
+        timings,
+        started,
+    )
+}
+
+/// aggregate -> report: everything after classification, shared by a single run and a
+/// merge of shards, so both write the same files.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    out: &Path,
+    settings: &Settings,
+    paragraphs: &[&Paragraph],
+    classified: &[(FrameScores, LabelSet, Citations)],
+    record: &RunRecord,
+    adjusted: Option<AdjustRates>,
+    bootstrap: usize,
+    seed: u64,
+    mut timings: BTreeMap<&str, f64>,
+    started: Instant,
+) -> Result<ExitCode, CommandError> {
     // aggregate
     let t = Instant::now();
     let observations: Vec<Observation> = paragraphs
         .iter()
-        .zip(&classified)
+        .zip(classified)
         .map(|(p, (s, l, _))| Observation {
             doc: p.doc.clone(),
             year: p.year.expect("filtered to paragraphs with a year"),
@@ -198,10 +520,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             labels: *l,
         })
         .collect();
-    let opts = AggregateOptions {
-        bootstrap: args.bootstrap,
-        seed: args.seed,
-    };
+    let opts = AggregateOptions { bootstrap, seed };
     let shares = aggregate::shares(&observations, &opts);
     let mut agendas: Vec<String> = vec!["all".into()];
     let mut tags: Vec<String> = observations
@@ -239,7 +558,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         );
     }
     let mut citations: BTreeMap<i32, BTreeMap<String, usize>> = BTreeMap::new();
-    for (p, (_, _, c)) in paragraphs.iter().zip(&classified) {
+    for (p, (_, _, c)) in paragraphs.iter().zip(classified) {
         let year = p.year.unwrap_or_default();
         for label in c.labels() {
             *citations.entry(year).or_default().entry(label).or_default() += 1;
@@ -264,8 +583,8 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         .iter()
         .map(|(d, (y, n, h))| (d.to_string(), *y, *n, *h as f64 / *n as f64))
         .collect();
-    let adjusted = match &args.gold {
-        Some(gold) => adjusted_shares(gold, &loaded, &head, &args.encoder, &shares, settings)?,
+    let adjusted = match adjusted {
+        Some(rates) => apply_rates(&rates, &shares),
         None => Vec::new(),
     };
     timings.insert("aggregate_s", t.elapsed().as_secs_f64());
@@ -274,7 +593,10 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     let t = Instant::now();
     let summary = AnalysisSummary {
         title: "frameshift: framing of Security Council texts over time".into(),
-        model: info.name.clone(),
+        model: record.model["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         paragraphs: paragraphs.len(),
         documents: per_doc.len(),
         shares,
@@ -284,26 +606,11 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         documents_hr,
         adjusted,
     };
-    let out = &args.out;
-    write_outputs(out, &paragraphs, &classified, &summary)?;
+    write_outputs(out, paragraphs, classified, &summary)?;
     timings.insert("report_s", t.elapsed().as_secs_f64());
     timings.insert("total_s", started.elapsed().as_secs_f64());
 
     // manifest
-    let mut inputs: Vec<(String, Option<String>)> = seg
-        .read
-        .documents
-        .iter()
-        .map(|d| (d.source.display().to_string(), None))
-        .collect();
-    inputs.sort();
-    inputs.dedup();
-    {
-        use rayon::prelude::*;
-        inputs
-            .par_iter_mut()
-            .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
-    }
     let label_counts: BTreeMap<&str, usize> = Frame::ALL
         .iter()
         .map(|f| {
@@ -316,38 +623,31 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     let manifest = json!({
         "frameshift_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>(),
-        "model": {"name": info.name, "fingerprint": info.fingerprint, "files": loaded.model.files, "device": crate::device::name(&loaded.device)},
-        "head": {"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.file.data.annotations_sha256},
-        "parameters": {
-            "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "from_year": args.from_year, "to_year": args.to_year,
-            "bootstrap": args.bootstrap, "seed": args.seed,
-            "batch_tokens": args.encoder.batch_tokens, "window_overlap": args.encoder.window_overlap,
-            "gold": args.gold.as_ref().map(|g| g.display().to_string()),
-            "gold_sha256": args.gold.as_ref().and_then(|g| sha256_hex(g)),
-        },
+        "model": record.model,
+        "head": record.head,
+        "parameters": record.parameters,
         "counts": {
-            "documents_read": seg.read.documents.len(),
+            "documents_read": record.documents_read,
             "documents_analysed": per_doc.len(),
-            "paragraphs_segmented": seg.paragraphs.len(),
+            "paragraphs_segmented": record.paragraphs_segmented,
             "paragraphs_analysed": paragraphs.len(),
-            "paragraphs_without_year": skipped_no_year,
-            "failed_inputs": failures.len(),
-            "warnings": seg.read.warnings.len(),
+            "paragraphs_without_year": record.paragraphs_without_year,
+            "failed_inputs": record.failures.len(),
+            "warnings": record.warnings,
             "labels": label_counts,
         },
-        "embedding_cache": cache_stats,
-        "embedding_cache_hit_rate": cache_stats.hit_rate(),
+        "embedding_cache": record.embedding_cache,
+        "embedding_cache_hit_rate": record.embedding_cache.hit_rate(),
         "timings": timings,
-        "failures": failures,
-        "inputs": inputs.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+        "failures": record.failures,
+        "inputs": record.inputs,
     });
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
     write_atomically(&out.join("manifest.json"), |w| {
         std::io::Write::write_all(w, text.as_bytes())
     })?;
 
-    for f in &failures {
+    for f in &record.failures {
         eprintln!("failed: {f}");
     }
     if settings.chatty() {
@@ -356,11 +656,11 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             paragraphs.len(),
             per_doc.len(),
             started.elapsed().as_secs_f64(),
-            100.0 * cache_stats.hit_rate(),
+            100.0 * record.embedding_cache.hit_rate(),
             out.display()
         );
     }
-    Ok(if failures.is_empty() {
+    Ok(if record.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -501,16 +801,17 @@ fn write_shares<W: std::io::Write>(w: W, shares: &[ShareRow]) -> std::io::Result
     csv.flush()
 }
 
-/// Adjusted classify-and-count: the head's true- and false-positive rates per frame on the
-/// gold set, applied to every yearly label share (agenda `all`).
-fn adjusted_shares(
+/// The head's true- and false-positive rates per frame on a gold set.
+type AdjustRates = BTreeMap<&'static str, (f64, f64)>;
+
+/// Adjusted classify-and-count, step 1: the head's rates on the gold set.
+fn adjusted_shares_for(
     gold: &Path,
     loaded: &super::LoadedEncoder,
     head: &Classifier,
     enc: &crate::cli::EncoderArgs,
-    shares: &[ShareRow],
     settings: &Settings,
-) -> Result<Vec<(i32, String, Option<f64>)>, CommandError> {
+) -> Result<Option<AdjustRates>, CommandError> {
     let gold = crate::dataset::read_gold(gold)?;
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
     let (vectors, _) = super::embed_with_cache(enc, loaded, &texts, settings)?;
@@ -535,7 +836,13 @@ fn adjusted_shares(
         let fpr = if neg > 0.0 { fp / neg } else { 0.0 };
         rates.insert(f.name(), (tpr, fpr));
     }
-    Ok(shares
+    Ok(Some(rates))
+}
+
+/// Adjusted classify-and-count, step 2: the rates applied to every yearly label share
+/// (agenda `all`).
+fn apply_rates(rates: &AdjustRates, shares: &[ShareRow]) -> Vec<(i32, String, Option<f64>)> {
+    shares
         .iter()
         .filter(|r| r.agenda == "all")
         .filter_map(|r| {
@@ -547,5 +854,24 @@ fn adjusted_shares(
                     .and_then(|s| aggregate::adjusted_share(s, *tpr, *fpr)),
             ))
         })
-        .collect())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_documents_by_a_stable_hash() {
+        // Computed independently (Python: int.from_bytes(sha256(doc)[:8], "little") % 3 + 1).
+        assert_eq!(shard_of("S/RES/1325 (2000)", 3), 1);
+        assert_eq!(shard_of("S/RES/1820 (2008)", 3), 2);
+        assert_eq!(shard_of("S/RES/2242 (2015)", 3), 3);
+        for n in 1..6 {
+            for d in ["a", "S/RES/2331 (2016)", "UNGD/72/USA"] {
+                let k = shard_of(d, n);
+                assert!((1..=n).contains(&k));
+            }
+        }
+    }
 }

@@ -65,6 +65,7 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Segment(args) => segment::run(args, settings),
         Command::Eval(args) => eval::run(args, settings),
         Command::Analyze(args) => analyze::run(args, settings),
+        Command::Merge(args) => analyze::merge(args, settings),
         Command::Label(args) => label::run(args, settings),
         Command::Train(args) => train::run(args, settings),
     }
