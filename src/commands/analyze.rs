@@ -163,10 +163,16 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             }
         }
     };
-    let bar = super::progress_bar(settings, 0, "documents read and segmented");
-    bar.set_message("segmenting");
-    let seg = segment::segment_paths(&paths, &rules);
+    let read = crate::corpus::read_paths(&paths);
+    let bar = super::progress_bar(settings, read.documents.len() as u64, "documents segmented");
+    let (paragraphs, doc_failures) =
+        segment::segment_documents_with_progress(&read.documents, &rules, &|| bar.inc(1));
     bar.finish_and_clear();
+    let seg = segment::Segmented {
+        read,
+        paragraphs,
+        failures: doc_failures,
+    };
     let mut failures: Vec<String> = seg
         .read
         .failures

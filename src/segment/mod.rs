@@ -283,9 +283,23 @@ pub fn segment_documents(
     docs: &[Document],
     rules: &AgendaRules,
 ) -> (Vec<Paragraph>, Vec<DocFailure>) {
+    segment_documents_with_progress(docs, rules, &|| {})
+}
+
+/// [`segment_documents`], calling `done` once per document as it is finished (from any
+/// thread), for a progress bar.
+pub fn segment_documents_with_progress(
+    docs: &[Document],
+    rules: &AgendaRules,
+    done: &(dyn Fn() + Sync),
+) -> (Vec<Paragraph>, Vec<DocFailure>) {
     let results: Vec<_> = docs
         .par_iter()
-        .map(|d| (d, segment_document(d, rules)))
+        .map(|d| {
+            let r = segment_document(d, rules);
+            done();
+            (d, r)
+        })
         .collect();
     let mut paragraphs = Vec::new();
     let mut failures = Vec::new();
