@@ -22,6 +22,20 @@ fn frameshift() -> Command {
     cmd
 }
 
+/// The newest committed `eval/results/<date>-minilm.json`.
+fn latest_results() -> std::path::PathBuf {
+    let results = common::repo_root().join("eval/results");
+    let mut committed: Vec<_> = std::fs::read_dir(&results)
+        .unwrap_or_else(|e| panic!("{}: {e}", results.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("-minilm.json"))
+        .collect();
+    committed.sort();
+    committed
+        .pop()
+        .expect("a committed eval/results/<date>-minilm.json")
+}
+
 #[test]
 fn train_reproduces_committed_head_byte_for_byte() {
     let committed = common::repo_root().join("weights/heads/minilm.json");
@@ -48,16 +62,7 @@ fn train_reproduces_committed_head_byte_for_byte() {
 
 #[test]
 fn eval_cross_validation_reproduces_committed_results() {
-    let results = common::repo_root().join("eval/results");
-    let mut committed: Vec<_> = std::fs::read_dir(&results)
-        .unwrap_or_else(|e| panic!("{}: {e}", results.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with("-minilm.json"))
-        .collect();
-    committed.sort();
-    let latest = committed
-        .last()
-        .expect("a committed eval/results/<date>-minilm.json");
+    let latest = latest_results();
     let dir = tempfile::tempdir().unwrap();
     let out = frameshift()
         .args(["eval", "--results"])
@@ -69,7 +74,7 @@ fn eval_cross_validation_reproduces_committed_results() {
         .clone();
     let mut fresh: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let mut old: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(latest).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&latest).unwrap()).unwrap();
     // The date stamps when it ran; every number must be identical.
     fresh["date"] = serde_json::Value::Null;
     old["date"] = serde_json::Value::Null;
@@ -87,16 +92,9 @@ fn eval_cross_validation_reproduces_committed_results() {
 /// to 0.952 over six other fold seeds, see README), so a retrain that loses it fails here.
 #[test]
 fn head_beats_both_baselines_per_frame_and_macro() {
-    let results = common::repo_root().join("eval/results");
-    let mut committed: Vec<_> = std::fs::read_dir(&results)
-        .unwrap_or_else(|e| panic!("{}: {e}", results.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with("-minilm.json"))
-        .collect();
-    committed.sort();
-    let latest = committed.last().expect("committed results");
+    let latest = latest_results();
     let fresh: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(latest).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&latest).unwrap()).unwrap();
     let mut failures = Vec::new();
     let macro_f1 = |m: &str| fresh["methods"][m]["macro_f1"].as_f64().unwrap();
     for baseline in ["lexicon", "zeroshot"] {

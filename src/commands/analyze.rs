@@ -15,7 +15,7 @@ use crate::citations::{CitationTable, Citations};
 use crate::classify::{Classifier, Frame, FrameScores, LabelSet};
 use crate::cli::AnalyzeArgs;
 use crate::report::AnalysisSummary;
-use crate::segment::{self, AgendaRules, Paragraph};
+use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
 use serde::Deserialize;
 use serde_json::json;
@@ -152,17 +152,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
 
     // corpus -> segment
     let t = Instant::now();
-    let rules = match &args.agendas {
-        Some(p) => AgendaRules::load(p)?,
-        None => {
-            let default = settings.datasets_dir().join("agendas.toml");
-            if default.is_file() {
-                AgendaRules::load(&default)?
-            } else {
-                AgendaRules::builtin()
-            }
-        }
-    };
+    let rules = super::agenda_rules(args.agendas.as_deref(), settings)?;
     let read = crate::corpus::read_paths(&paths);
     let bar = super::progress_bar(settings, read.documents.len() as u64, "documents segmented");
     let (paragraphs, doc_failures) =
@@ -223,11 +213,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     let t = Instant::now();
     let loaded = load_encoder(&args.encoder, settings)?;
     let info = loaded.encoder.info().clone();
-    let head_path = args
-        .head
-        .clone()
-        .unwrap_or_else(|| super::eval::default_head_path(settings, &info.name));
-    let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
+    let (head_path, head) = super::load_classifier(args.head.as_deref(), &loaded, settings)?;
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
     let (vectors, cache_stats) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
     timings.insert("embed_s", t.elapsed().as_secs_f64());
@@ -353,10 +339,7 @@ fn write_shard(
         "run": record,
         "timings": timings,
     });
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-    write_atomically(&out.join("shard.json"), |w| {
-        std::io::Write::write_all(w, text.as_bytes())
-    })?;
+    super::write_json(&out.join("shard.json"), &manifest)?;
     for f in &record.failures {
         eprintln!("failed: {f}");
     }
@@ -648,10 +631,7 @@ fn finish(
         "failures": record.failures,
         "inputs": record.inputs,
     });
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-    write_atomically(&out.join("manifest.json"), |w| {
-        std::io::Write::write_all(w, text.as_bytes())
-    })?;
+    super::write_json(&out.join("manifest.json"), &manifest)?;
 
     for f in &record.failures {
         eprintln!("failed: {f}");

@@ -11,7 +11,7 @@
 use super::{load_encoder, CommandError};
 use crate::classify::lexicon::Lexicon;
 use crate::classify::zeroshot::ZeroShot;
-use crate::classify::{quantize_for_reproducibility, Classifier, FrameScores, LabelSet};
+use crate::classify::{quantize_for_reproducibility, FrameScores, LabelSet};
 use crate::cli::{EvalArgs, Method, ReportFormat};
 use crate::dataset::read_gold;
 use crate::embed::{embed_texts, EmbedOptions};
@@ -40,12 +40,8 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
         }
         Method::Head | Method::Zeroshot => {
             let loaded = load_encoder(&args.encoder, settings)?;
-            let info = loaded.encoder.info().clone();
-            let head_path = args
-                .head
-                .clone()
-                .unwrap_or_else(|| default_head_path(settings, &info.name));
-            let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
+            let (head_path, head) =
+                super::load_classifier(args.head.as_deref(), &loaded, settings)?;
             let opts = EmbedOptions {
                 batch_tokens: args.encoder.batch_tokens,
                 window_overlap: args.encoder.window_overlap,

@@ -8,9 +8,9 @@
 
 use super::{load_encoder, CommandError};
 use crate::citations::CitationTable;
-use crate::classify::{Classifier, Frame, FrameScores, LabelSet};
+use crate::classify::{Frame, FrameScores, LabelSet};
 use crate::cli::{LabelArgs, LabelFormat};
-use crate::segment::{self, AgendaRules, Paragraph};
+use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,14 +59,7 @@ pub fn parse_thresholds(specs: &[String], base: [f32; 4]) -> Result<[f32; 4], Co
 
 pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let thresholds_override = &args.threshold;
-    let rules = {
-        let default = settings.datasets_dir().join("agendas.toml");
-        if default.is_file() {
-            AgendaRules::load(&default)?
-        } else {
-            AgendaRules::builtin()
-        }
-    };
+    let rules = super::agenda_rules(None, settings)?;
     // Read every input separately so that each failure names its input.
     let mut failures: Vec<String> = Vec::new();
     let mut paragraphs: Vec<Paragraph> = Vec::new();
@@ -103,12 +96,7 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
     }
 
     let loaded = load_encoder(&args.encoder, settings)?;
-    let info = loaded.encoder.info().clone();
-    let head_path = args
-        .head
-        .clone()
-        .unwrap_or_else(|| super::eval::default_head_path(settings, &info.name));
-    let head = Classifier::load(&head_path, &info.name, &info.fingerprint)?;
+    let (_, head) = super::load_classifier(args.head.as_deref(), &loaded, settings)?;
     let thresholds = parse_thresholds(thresholds_override, head.thresholds())?;
     // Evidence from the term lists the head itself reads (stored in the head file).
     let lexicon = head.lexicon();

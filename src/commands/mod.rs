@@ -148,6 +148,45 @@ pub fn load_encoder(
     })
 }
 
+/// The agenda rule table: `explicit` when given, else `datasets/agendas.toml`, else the
+/// built-in table (a binary run outside the repository still tags agendas).
+pub fn agenda_rules(
+    explicit: Option<&std::path::Path>,
+    settings: &Settings,
+) -> Result<crate::segment::AgendaRules, CommandError> {
+    use crate::segment::AgendaRules;
+    if let Some(path) = explicit {
+        return Ok(AgendaRules::load(path)?);
+    }
+    let default = settings.datasets_dir().join("agendas.toml");
+    Ok(if default.is_file() {
+        AgendaRules::load(&default)?
+    } else {
+        AgendaRules::builtin()
+    })
+}
+
+/// The trained head for `encoder`: `explicit` when given, else `weights/heads/<model>.json`;
+/// refused unless it was trained on the same weights. Returns the path too, for manifests.
+pub fn load_classifier(
+    explicit: Option<&std::path::Path>,
+    encoder: &LoadedEncoder,
+    settings: &Settings,
+) -> Result<(std::path::PathBuf, crate::classify::Classifier), CommandError> {
+    let info = encoder.encoder.info();
+    let path = explicit
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| eval::default_head_path(settings, &info.name));
+    let head = crate::classify::Classifier::load(&path, &info.name, &info.fingerprint)?;
+    Ok((path, head))
+}
+
+/// Pretty JSON plus a final newline, written atomically.
+pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<(), CommandError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise") + "\n";
+    write_atomically(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+}
+
 /// Write `path` through a temporary file in the same directory and rename it into place,
 /// so an interrupted run never leaves a half-written output behind.
 pub fn write_atomically(

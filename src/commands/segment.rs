@@ -8,7 +8,7 @@
 
 use super::CommandError;
 use crate::cli::{SegmentArgs, SegmentFormat};
-use crate::segment::{self, AgendaRules, Paragraph};
+use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,17 +20,7 @@ pub const CSV_COLUMNS: [&str; 16] = [
 ];
 
 pub fn run(args: &SegmentArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let rules = match &args.agendas {
-        Some(path) => AgendaRules::load(path)?,
-        None => {
-            let default = settings.datasets_dir().join("agendas.toml");
-            if default.is_file() {
-                AgendaRules::load(&default)?
-            } else {
-                AgendaRules::builtin()
-            }
-        }
-    };
+    let rules = super::agenda_rules(args.agendas.as_deref(), settings)?;
     let result = segment::segment_paths(&args.paths, &rules);
 
     let out_path = args.out.as_ref().filter(|p| p.as_os_str() != "-");
