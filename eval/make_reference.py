@@ -115,18 +115,8 @@ def main() -> int:
         "truncation_note": "rows with tokens > 256 are embedded from ids[:255] + [SEP]",
         "generated_by": "eval/make_reference.py",
     }
-    # One row per line: readable diffs, still valid JSON.
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        for k, v in meta.items():
-            f.write(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n")
-        f.write('  "rows": [\n')
-        for i, row in enumerate(out_rows):
-            f.write("    " + json.dumps(row, separators=(",", ":")) + ("," if i + 1 < len(out_rows) else "") + "\n")
-        f.write("  ]\n}\n")
-    json.loads(out.read_text(encoding="utf-8"))  # sanity
+    C.write_reference(out, meta, out_rows)
     print(f"wrote {out} ({len(out_rows)} rows, {elapsed:.1f}s incl. checks)", file=sys.stderr)
     return 0
 

@@ -150,15 +150,7 @@ def main() -> int:
         "generated_by": "eval/make_reference_mpnet.py",
     }
     out = Path(args.output)
-    with open(out, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        for k, v in meta.items():
-            f.write(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n")
-        f.write('  "rows": [\n')
-        for i, row in enumerate(out_rows):
-            f.write("    " + json.dumps(row, separators=(",", ":")) + ("," if i + 1 < len(out_rows) else "") + "\n")
-        f.write("  ]\n}\n")
-    json.loads(out.read_text(encoding="utf-8"))
+    C.write_reference(out, meta, out_rows)
     print(f"wrote {out} ({len(out_rows)} rows, {elapsed:.1f}s)", file=sys.stderr)
     return 0
 

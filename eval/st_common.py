@@ -141,3 +141,21 @@ def versions() -> dict:
         "numpy_version": numpy.__version__,
         "python_version": sys.version.split()[0],
     }
+
+
+def write_reference(path, meta: dict, rows: list) -> None:
+    """The fixture layout: metadata keys one per line, then one row per line (readable diffs,
+    still valid JSON)."""
+    import json
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("{\n")
+        for k, v in meta.items():
+            f.write(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n")
+        f.write('  "rows": [\n')
+        for i, row in enumerate(rows):
+            f.write("    " + json.dumps(row, separators=(",", ":")) + ("," if i + 1 < len(rows) else "") + "\n")
+        f.write("  ]\n}\n")
+    json.loads(out.read_text(encoding="utf-8"))  # sanity

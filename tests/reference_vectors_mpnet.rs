@@ -10,47 +10,12 @@ mod common;
 
 use frameshift::embed::mpnet::{relative_position_bucket, MpnetEncoder};
 use frameshift::embed::{cosine, embed_texts, EmbedOptions, Encoder};
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Reference {
-    model_sha256: String,
-    tokenizer_sha256: String,
-    max_seq_length: usize,
-    buckets_from: i64,
-    buckets: Vec<usize>,
-    rows: Vec<Row>,
-}
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    tokens: usize,
-    ids: Vec<u32>,
-    vector: Vec<f32>,
-}
-
-#[derive(Deserialize)]
-struct Paragraph {
-    id: String,
-    text: String,
-}
-
-fn load() -> (Reference, Vec<Paragraph>) {
-    let dir = common::repo_root().join("tests/fixtures/reference");
-    let reference: Reference =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("mpnet-st.json")).unwrap()).unwrap();
-    let paragraphs: Vec<Paragraph> = std::fs::read_to_string(dir.join("paragraphs.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(reference.rows.len(), paragraphs.len());
-    for (r, p) in reference.rows.iter().zip(&paragraphs) {
-        assert_eq!(r.id, p.id, "fixture files out of step");
-    }
-    (reference, paragraphs)
+fn load() -> (
+    common::reference::Reference,
+    Vec<common::reference::Paragraph>,
+) {
+    common::reference::load("mpnet-st.json")
 }
 
 fn encoder() -> MpnetEncoder {

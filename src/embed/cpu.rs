@@ -535,10 +535,7 @@ impl Encoder for FastEncoder {
     }
 
     fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| e.to_string())
+        super::plain_ids(&self.tokenizer, text)
     }
 
     fn pool(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -369,37 +369,60 @@ impl Encoder for BertEncoder {
     }
 
     fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| e.to_string())
+        plain_ids(&self.tokenizer, text)
     }
 
     fn pool(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * width);
-        let mut mask = Vec::with_capacity(rows.len() * width);
-        for row in rows {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(self.info.pad_id, width - row.len()));
-            mask.extend(std::iter::repeat_n(1f32, row.len()));
-            mask.extend(std::iter::repeat_n(0f32, width - row.len()));
-        }
-        let shape = (rows.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let (ids, mask) = padded_batch(rows, self.info.pad_id, &self.device)?;
         let token_types = ids.zeros_like()?;
         let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
-        let _span = tracing::trace_span!("pool").entered();
-        let mask = mask.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        let mean = summed.broadcast_div(&counts)?;
-        Ok(mean.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+        masked_mean(&hidden, &mask)
     }
+}
+
+/// Word-piece ids of `text` without special tokens (the tokenizer's truncation was removed
+/// when it was loaded).
+pub(crate) fn plain_ids(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, String> {
+    tokenizer
+        .encode(text, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| e.to_string())
+}
+
+/// `rows` padded with `pad_id` to the longest, as (rows, width) ids and a 0/1 f32 mask.
+pub(crate) fn padded_batch(
+    rows: &[&[u32]],
+    pad_id: u32,
+    device: &Device,
+) -> Result<(Tensor, Tensor), EmbedError> {
+    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(rows.len() * width);
+    let mut mask = Vec::with_capacity(rows.len() * width);
+    for row in rows {
+        ids.extend_from_slice(row);
+        ids.extend(std::iter::repeat_n(pad_id, width - row.len()));
+        mask.extend(std::iter::repeat_n(1f32, row.len()));
+        mask.extend(std::iter::repeat_n(0f32, width - row.len()));
+    }
+    let shape = (rows.len(), width);
+    Ok((
+        Tensor::from_vec(ids, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+    ))
+}
+
+/// Mean of `hidden` (rows, width, dim) over each row's real tokens (`mask`, rows x width):
+/// sentence-transformers' mean pooling, before normalisation.
+pub(crate) fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let _span = tracing::trace_span!("pool").entered();
+    let mask = mask.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?;
+    let mean = summed.broadcast_div(&counts)?;
+    Ok(mean.to_dtype(DType::F32)?.to_vec2::<f32>()?)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {

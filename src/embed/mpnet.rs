@@ -304,33 +304,16 @@ impl Encoder for MpnetEncoder {
     }
 
     fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| e.to_string())
+        super::plain_ids(&self.tokenizer, text)
     }
 
     fn pool(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * width);
-        let mut mask = Vec::with_capacity(rows.len() * width);
-        for row in rows {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(self.info.pad_id, width - row.len()));
-            mask.extend(std::iter::repeat_n(1f32, row.len()));
-            mask.extend(std::iter::repeat_n(0f32, width - row.len()));
-        }
-        let shape = (rows.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let (ids, mask) = super::padded_batch(rows, self.info.pad_id, &self.device)?;
         let hidden = self.model.forward(&ids, &mask)?;
-        let mask = mask.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        Ok(summed.broadcast_div(&counts)?.to_vec2::<f32>()?)
+        super::masked_mean(&hidden, &mask)
     }
 }
 

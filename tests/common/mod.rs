@@ -2,6 +2,8 @@
 //! and failing loudly (with the command that fixes it) when they are missing.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use frameshift::weights::{self, Registry, ResolveOptions, ResolvedModel};
 use std::path::PathBuf;
 
