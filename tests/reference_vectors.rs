@@ -32,55 +32,21 @@ fn fixture_covers_what_the_issue_asks() {
 fn tokenizer_matches_python_without_truncation() {
     let (reference, paragraphs) = load();
     let encoder = common::minilm_encoder();
-    for (r, p) in reference.rows.iter().zip(&paragraphs) {
-        let mut ids = vec![101];
-        ids.extend(encoder.tokenize(&p.text).unwrap());
-        ids.push(102);
-        assert_eq!(
-            ids, r.ids,
-            "{}: token ids differ from the Python tokenizer",
-            r.id
-        );
-        assert_eq!(ids.len(), r.tokens);
-    }
+    assert_eq!(
+        (encoder.info().cls_id, encoder.info().sep_id),
+        (101, 102),
+        "[CLS] and [SEP] ids"
+    );
+    common::reference::check_ids(&encoder, &reference, &paragraphs);
 }
 
 #[test]
 fn minilm_matches_sentence_transformers_within_window() {
+    let (reference, paragraphs) = load();
     for (backend, encoder) in common::minilm_backends() {
         eprint!("{backend}: ");
-        check_against_reference(encoder.as_ref());
+        common::reference::check_vectors(encoder.as_ref(), &reference, &paragraphs);
     }
-}
-
-fn check_against_reference(encoder: &dyn Encoder) {
-    let (reference, paragraphs) = load();
-    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let out = embed_texts(encoder, &texts, &EmbedOptions::default()).unwrap();
-    let mut checked = 0;
-    let mut worst = 1.0f32;
-    for (r, e) in reference.rows.iter().zip(&out) {
-        assert_eq!(e.tokens, r.tokens, "{}", r.id);
-        if r.tokens <= 256 {
-            assert_eq!(e.windows, 1, "{}", r.id);
-            let c = cosine(&e.vector, &r.vector);
-            worst = worst.min(c);
-            assert!(c >= 0.9999, "{}: cosine {c} < 0.9999", r.id);
-            checked += 1;
-        } else {
-            // Longer paragraphs are windowed on purpose, so they differ from the truncated
-            // Python vector; they must still be close to it (the first window is shared).
-            assert!(e.windows > 1, "{}", r.id);
-            let c = cosine(&e.vector, &r.vector);
-            assert!(
-                c > 0.7,
-                "{}: windowed vector far from the truncated one ({c})",
-                r.id
-            );
-        }
-    }
-    assert!(checked >= 20, "only {checked} paragraphs within the window");
-    eprintln!("{checked} paragraphs within 256 tokens, worst cosine {worst:.7}");
 }
 
 /// int8 linear layers change the vectors a little. The bound: on 500 real Security Council

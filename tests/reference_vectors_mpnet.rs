@@ -9,7 +9,7 @@
 mod common;
 
 use frameshift::embed::mpnet::{relative_position_bucket, MpnetEncoder};
-use frameshift::embed::{cosine, embed_texts, EmbedOptions, Encoder};
+use frameshift::embed::{cosine, Encoder};
 
 fn load() -> (
     common::reference::Reference,
@@ -52,46 +52,18 @@ fn fixture_is_for_the_pinned_files() {
 fn mpnet_tokenizer_matches_python_without_truncation() {
     let (reference, paragraphs) = load();
     let enc = encoder();
-    let (cls, sep) = (enc.info().cls_id, enc.info().sep_id);
-    assert_eq!((cls, sep), (0, 2), "<s> and </s> ids");
-    for (r, p) in reference.rows.iter().zip(&paragraphs) {
-        let mut ids = vec![cls];
-        ids.extend(enc.tokenize(&p.text).unwrap());
-        ids.push(sep);
-        assert_eq!(ids, r.ids, "{}: token ids differ from Python", r.id);
-        assert_eq!(ids.len(), r.tokens);
-    }
+    assert_eq!(
+        (enc.info().cls_id, enc.info().sep_id),
+        (0, 2),
+        "<s> and </s> ids"
+    );
+    common::reference::check_ids(&enc, &reference, &paragraphs);
 }
 
 #[test]
 fn mpnet_matches_sentence_transformers_within_window() {
     let (reference, paragraphs) = load();
-    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let enc = encoder();
-    let out = embed_texts(&enc, &texts, &EmbedOptions::default()).unwrap();
-    let mut checked = 0;
-    let mut worst = 1.0f32;
-    for (r, e) in reference.rows.iter().zip(&out) {
-        assert_eq!(e.tokens, r.tokens, "{}", r.id);
-        let c = cosine(&e.vector, &r.vector);
-        if r.tokens <= reference.max_seq_length {
-            assert_eq!(e.windows, 1, "{}", r.id);
-            worst = worst.min(c);
-            assert!(c >= 0.9999, "{}: cosine {c} < 0.9999", r.id);
-            checked += 1;
-        } else {
-            // Windowed on purpose (no silent truncation), so not equal to the truncated
-            // Python vector, but close: the first window is the same text.
-            assert!(e.windows > 1, "{}", r.id);
-            assert!(
-                c > 0.7,
-                "{}: windowed vector far from the truncated one ({c})",
-                r.id
-            );
-        }
-    }
-    assert!(checked >= 20, "only {checked} paragraphs within the window");
-    eprintln!("{checked} paragraphs within 384 tokens, worst cosine {worst:.7}");
+    common::reference::check_vectors(&encoder(), &reference, &paragraphs);
 }
 
 /// The forward pass pads mixed-length rows (pad positions, masked keys): a batch of rows of

@@ -457,12 +457,7 @@ impl FastEncoder {
     /// Load a resolved (sha256-verified) model. The safetensors file is memory-mapped and
     /// each tensor copied once into the layout above.
     pub fn load(model: &ResolvedModel, precision: Precision) -> Result<Self, EmbedError> {
-        if model.spec.architecture != Architecture::Bert {
-            return Err(EmbedError::Unsupported {
-                model: model.spec.name.clone(),
-                arch: model.spec.architecture,
-            });
-        }
+        super::require_architecture(model, Architecture::Bert)?;
         let config_path = model.path("config.json");
         let config: BertConfig = read_json(&config_path)?;
         let tokenizer = load_tokenizer(&model.path("tokenizer.json"))?;

@@ -300,12 +300,7 @@ impl BertEncoder {
     /// Load a resolved (sha256-verified) model onto `device`. The safetensors file is
     /// memory-mapped, not read into a copy.
     pub fn load(model: &ResolvedModel, device: &Device) -> Result<Self, EmbedError> {
-        if model.spec.architecture != Architecture::Bert {
-            return Err(EmbedError::Unsupported {
-                model: model.spec.name.clone(),
-                arch: model.spec.architecture,
-            });
-        }
+        require_architecture(model, Architecture::Bert)?;
         let config_path = model.path("config.json");
         let config: BertConfig = read_json(&config_path)?;
         let tokenizer = load_tokenizer(&model.path("tokenizer.json"))?;
@@ -423,6 +418,18 @@ pub(crate) fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>
     let counts = mask.sum(1)?;
     let mean = summed.broadcast_div(&counts)?;
     Ok(mean.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}
+
+/// Refuse a model of another architecture before reading any of its files.
+fn require_architecture(model: &ResolvedModel, arch: Architecture) -> Result<(), EmbedError> {
+    if model.spec.architecture == arch {
+        Ok(())
+    } else {
+        Err(EmbedError::Unsupported {
+            model: model.spec.name.clone(),
+            arch: model.spec.architecture,
+        })
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {

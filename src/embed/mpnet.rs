@@ -227,12 +227,7 @@ pub struct MpnetEncoder {
 impl MpnetEncoder {
     /// Load a resolved (sha256-verified) model onto `device`, memory-mapping the weights.
     pub fn load(model: &ResolvedModel, device: &Device) -> Result<Self, EmbedError> {
-        if model.spec.architecture != Architecture::Mpnet {
-            return Err(EmbedError::Unsupported {
-                model: model.spec.name.clone(),
-                arch: model.spec.architecture,
-            });
-        }
+        super::require_architecture(model, Architecture::Mpnet)?;
         let config_path = model.path("config.json");
         let config: MpnetConfig = read_json(&config_path)?;
         let bad = |message: String| EmbedError::Config {

@@ -1,6 +1,7 @@
 //! The sentence-transformers reference fixtures (`tests/fixtures/reference/`): the project's
 //! own UN-style paragraphs and, per model, the Python vectors and token ids.
 
+use frameshift::embed::{cosine, embed_texts, EmbedOptions, Encoder};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -46,4 +47,53 @@ pub fn load(file: &str) -> (Reference, Vec<Paragraph>) {
         assert_eq!(r.id, p.id, "fixture files out of step");
     }
     (reference, paragraphs)
+}
+
+/// The encoder's ids, with its own special tokens around them, equal Python's for every
+/// paragraph (no truncation on either side).
+pub fn check_ids(encoder: &dyn Encoder, reference: &Reference, paragraphs: &[Paragraph]) {
+    let (cls, sep) = (encoder.info().cls_id, encoder.info().sep_id);
+    for (r, p) in reference.rows.iter().zip(paragraphs) {
+        let mut ids = vec![cls];
+        ids.extend(encoder.tokenize(&p.text).unwrap());
+        ids.push(sep);
+        assert_eq!(
+            ids, r.ids,
+            "{}: token ids differ from the Python tokenizer",
+            r.id
+        );
+        assert_eq!(ids.len(), r.tokens);
+    }
+}
+
+/// Every paragraph within the Python window reaches cosine >= 0.9999 (at least 20 of them);
+/// longer ones are windowed on purpose, so they differ from the truncated Python vector but
+/// stay close to it (the first window is the same text).
+pub fn check_vectors(encoder: &dyn Encoder, reference: &Reference, paragraphs: &[Paragraph]) {
+    let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+    let out = embed_texts(encoder, &texts, &EmbedOptions::default()).unwrap();
+    let mut checked = 0;
+    let mut worst = 1.0f32;
+    for (r, e) in reference.rows.iter().zip(&out) {
+        assert_eq!(e.tokens, r.tokens, "{}", r.id);
+        let c = cosine(&e.vector, &r.vector);
+        if r.tokens <= reference.max_seq_length {
+            assert_eq!(e.windows, 1, "{}", r.id);
+            worst = worst.min(c);
+            assert!(c >= 0.9999, "{}: cosine {c} < 0.9999", r.id);
+            checked += 1;
+        } else {
+            assert!(e.windows > 1, "{}", r.id);
+            assert!(
+                c > 0.7,
+                "{}: windowed vector far from the truncated one ({c})",
+                r.id
+            );
+        }
+    }
+    assert!(checked >= 20, "only {checked} paragraphs within the window");
+    eprintln!(
+        "{checked} paragraphs within {} tokens, worst cosine {worst:.7}",
+        reference.max_seq_length
+    );
 }
