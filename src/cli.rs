@@ -235,6 +235,16 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
 
+    /// Cross-validate fine-tuning (encoder and head trained together in each fold) instead
+    /// of the frozen-embedding methods; writes `<date>-<model>-finetuned.{json,md}`. Five
+    /// fine-tuning runs: hours on a CPU.
+    #[arg(long, conflicts_with = "gold")]
+    pub finetune: bool,
+
+    /// Most fine-tuning epochs per fold with --finetune (default 4).
+    #[arg(long, value_name = "N", requires = "finetune")]
+    pub epochs: Option<usize>,
+
     /// Seed of the cross-validation fold assignment (default: the committed results' seed).
     /// Other seeds show how much the figures move with the split; write those elsewhere
     /// with --results.
@@ -262,9 +272,20 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
 
-    /// Output head file (default: weights/heads/<model>.json).
-    #[arg(long, short, value_name = "FILE")]
+    /// Output head file (default: weights/heads/<model>.json); with --finetune, the model
+    /// directory (default: weights/<model>-finetuned/).
+    #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
+
+    /// Fine-tune the encoder together with the head (BERT models; about an hour for
+    /// MiniLM on 2 CPU cores) instead of training a head on frozen embeddings. Load the
+    /// result with `--model weights/<model>-finetuned`.
+    #[arg(long)]
+    pub finetune: bool,
+
+    /// Most fine-tuning epochs (early stopping may end sooner; default 4).
+    #[arg(long, value_name = "N", requires = "finetune")]
+    pub epochs: Option<usize>,
 
     #[command(flatten)]
     pub encoder: EncoderArgs,

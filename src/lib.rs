@@ -11,14 +11,15 @@
 //!    budget, results in input order.
 //! 4. [`classify`]: embeddings -> [`classify::FrameScores`] (a probability per codebook frame)
 //!    and label sets, from a multi-label logistic head trained in Rust with grouped
-//!    cross-validation ([`metrics`] scores any method the same way).
+//!    cross-validation ([`metrics`] scores any method the same way), or from a BERT encoder
+//!    fine-tuned together with that head ([`classify::finetune`]).
 //!
 //!    [`citations`] finds the legal instruments and resolutions each paragraph cites.
 //! 5. [`aggregate`]: per-paragraph frames -> shares per year and agenda with bootstrap CIs
 //!    over documents, conditional shares, the dilution index, trends and change points.
 //!
-//! The last stage (report) and the `analyze` command that runs the whole pipeline are still
-//! to come; see the README for what each command delivers today.
+//! 6. [`report`]: the aggregates -> `report.html` / `report.md` with charts, tables and the
+//!    run's provenance. `frameshift analyze` runs stages 1-6 over a corpus.
 //!
 //! Around the pipeline: [`weights`] finds and sha256-checks model files, [`device`] picks the
 //! compute device once, [`cli`] and [`settings`] turn flags into one [`settings::Settings`]

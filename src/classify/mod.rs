@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod finetune;
 pub mod lexicon;
 pub mod zeroshot;
 
@@ -448,7 +449,7 @@ impl LabelledSet {
     }
 }
 
-fn seeded_hash(seed: u64, s: &str) -> u64 {
+pub(crate) fn seeded_hash(seed: u64, s: &str) -> u64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());
@@ -543,7 +544,7 @@ impl Head {
 }
 
 /// F1 of `probs >= threshold` against `truth` (0 when there is nothing to find or find).
-fn f1_at(probs: &[f64], truth: &[bool], threshold: f64) -> f64 {
+pub(crate) fn f1_at(probs: &[f64], truth: &[bool], threshold: f64) -> f64 {
     let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
     for (p, y) in probs.iter().zip(truth) {
         match (*p >= threshold, *y) {

@@ -22,6 +22,9 @@ use std::process::ExitCode;
 
 pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let Some(gold_path) = &args.gold else {
+        if args.finetune {
+            return super::finetune::cross_validate(args, settings);
+        }
         return cross_validate(args, settings);
     };
     let gold = read_gold(gold_path)?;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 pub mod analyze;
 pub mod embed;
 pub mod eval;
+pub mod finetune;
 pub mod label;
 pub mod segment;
 pub mod train;
@@ -86,10 +87,19 @@ pub fn load_encoder(
     settings: &Settings,
 ) -> Result<LoadedEncoder, CommandError> {
     use crate::weights::{Architecture, Registry, ResolveOptions};
-    let registry = Registry::load(&settings.home)?;
-    let spec = registry.get(args.model.model.as_deref())?;
-    let opts = ResolveOptions::for_home(&settings.home, args.model.weights.clone());
-    let model = crate::weights::resolve(spec, &opts)?;
+    let model = match args.model.model.as_deref() {
+        // A fine-tuned model directory (`train --finetune`): its manifest is its registry entry.
+        Some(dir) if finetune::is_model_dir(dir) => {
+            finetune::resolve_dir(std::path::Path::new(dir))?
+        }
+        name => {
+            let registry = Registry::load(&settings.home)?;
+            let spec = registry.get(name)?;
+            let opts = ResolveOptions::for_home(&settings.home, args.model.weights.clone());
+            crate::weights::resolve(spec, &opts)?
+        }
+    };
+    let spec = &model.spec;
     let device = crate::device::select(args.device)?;
     tracing::info!(
         "model {} from {} on {}",
@@ -187,7 +197,13 @@ pub fn load_classifier(
     let info = encoder.encoder.info();
     let path = explicit
         .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| eval::default_head_path(settings, &info.name));
+        .unwrap_or_else(|| {
+            if encoder.model.dir.join(finetune::MANIFEST).is_file() {
+                finetune::head_path(&encoder.model.dir)
+            } else {
+                eval::default_head_path(settings, &info.name)
+            }
+        });
     let head = crate::classify::Classifier::load(&path, &info.name, &info.fingerprint)?;
     Ok((path, head))
 }

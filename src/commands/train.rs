@@ -89,6 +89,23 @@ pub fn fit_head_file(
         let truth: Vec<bool> = data.set.y.iter().map(|y| y.contains(f)).collect();
         zeroshot_thresholds[f.index()] = best_threshold(&scores, &truth);
     }
+    HeadFile {
+        format: HEAD_FORMAT,
+        encoder: EncoderRef {
+            model: encoder.model.spec.name.clone(),
+            fingerprint: encoder.model.fingerprint(),
+            files: encoder.model.files.clone(),
+        },
+        data: fit_head_file_data(data),
+        options: *opts,
+        head,
+        zeroshot_thresholds,
+        lexicon: data.lexicon.terms(),
+    }
+}
+
+/// What a head file records about the data it was trained on.
+pub fn fit_head_file_data(data: &TrainingData) -> DataRef {
     let positives = Frame::ALL
         .iter()
         .map(|f| {
@@ -104,27 +121,18 @@ pub fn fit_head_file(
         .collect();
     let documents: std::collections::BTreeSet<&str> =
         data.set.groups.iter().map(|g| g.as_str()).collect();
-    HeadFile {
-        format: HEAD_FORMAT,
-        encoder: EncoderRef {
-            model: encoder.model.spec.name.clone(),
-            fingerprint: encoder.model.fingerprint(),
-            files: encoder.model.files.clone(),
-        },
-        data: DataRef {
-            annotations_sha256: data.annotations.sha256.clone(),
-            paragraphs: data.set.len(),
-            documents: documents.len(),
-            positives,
-        },
-        options: *opts,
-        head,
-        zeroshot_thresholds,
-        lexicon: data.lexicon.terms(),
+    DataRef {
+        annotations_sha256: data.annotations.sha256.clone(),
+        paragraphs: data.set.len(),
+        documents: documents.len(),
+        positives,
     }
 }
 
 pub fn run(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    if args.finetune {
+        return super::finetune::train(args, settings);
+    }
     let encoder = load_encoder(&args.encoder, settings)?;
     let data = load_training_data(&args.data, &encoder, &args.encoder, settings)?;
     let zeroshot = ZeroShot::build(

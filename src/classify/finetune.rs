@@ -1,0 +1,852 @@
+//! Fine-tuning: a BERT encoder and the frame head trained together.
+//!
+//! Takes tokenised annotated paragraphs ([`Example`]: word-piece ids, the four lexicon
+//! indicators of [`super::head_features`], labels, document) and a BERT checkpoint; gives
+//! ([`Finetuned`]) new encoder tensors under the checkpoint's own names and a linear head
+//! over the same features the frozen head reads, with decision thresholds. So the result
+//! loads like any model: the encoder through [`crate::embed::BertEncoder`] or the fast CPU
+//! path, the head as an ordinary [`super::Head`] (identity standardiser).
+//!
+//! Why it is built this way:
+//! - **Its own forward pass from candle primitives**, not candle-transformers' `BertModel`:
+//!   candle-nn 0.11's `LayerNorm` and `softmax_last_dim` run fused kernels that have no
+//!   backward pass (`apply_op*_no_bwd`), so gradients through `BertModel` would silently
+//!   stop at the last layer norm. The arithmetic is the same (post-norm BERT, exact GELU,
+//!   masked mean pooling, L2 norm); a test checks this forward against `BertModel`.
+//! - **Linear probe, then fine-tune** (LP-FT; Kumar et al., "Fine-Tuning can Distort
+//!   Pretrained Features and Underperform Out-of-Distribution", ICLR 2022): the head starts
+//!   from the logistic head trained on frozen embeddings of the same training rows, so the
+//!   first steps do not push a random head's gradients into the encoder.
+//! - **Binary cross-entropy with class weights** (positives weighted by
+//!   `(negatives/positives)^pos_weight_power`), AdamW with linear warm-up and decay, and
+//!   **early stopping on a grouped validation split** (whole documents held out, as in
+//!   evaluation); the thresholds are chosen on that split at the best epoch.
+//! - **Deterministic**: batches are length-sorted and fixed, their order shuffled by a
+//!   seeded generator, and there is no dropout (candle's CPU generator cannot be seeded);
+//!   the word-embedding table (half the parameters) stays frozen, which also keeps the
+//!   rows of words the 2,000 annotated paragraphs never use exactly as pretrained.
+//! - Training sees each paragraph's first window (the model's `max_tokens`); inference
+//!   windows longer paragraphs as for any encoder ([`crate::embed`]).
+
+use super::{best_threshold, grouped_folds, Frame, FrameHead, Head, LabelSet, Logistic};
+use super::{seeded_hash, Standardizer};
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FinetuneError {
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
+    #[error("checkpoint has no tensor `{0}`")]
+    Missing(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Result<T> = std::result::Result<T, FinetuneError>;
+
+/// One annotated paragraph, ready for training.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Word-piece ids including `[CLS]`/`[SEP]`, at most the model window long.
+    pub ids: Vec<u32>,
+    /// The lexicon indicators of [`super::head_features`], in [`Frame::ALL`] order.
+    pub lexicon: [f32; 4],
+    pub labels: LabelSet,
+    /// Document id (validation splits hold out whole documents).
+    pub group: String,
+}
+
+/// How fine-tuning runs; recorded in the model's manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneOptions {
+    /// Most passes over the training rows (early stopping may end sooner).
+    pub epochs: usize,
+    /// Rows per optimiser step (rows of similar length, so little padding).
+    pub batch_rows: usize,
+    /// Peak learning rate of the encoder.
+    pub lr_encoder: f64,
+    /// Peak learning rate of the head (its weights act on unit vectors, so they are large).
+    pub lr_head: f64,
+    /// Share of the steps spent warming the learning rates up from 0.
+    pub warmup_fraction: f64,
+    /// AdamW weight decay on weight matrices (none on biases and layer norms).
+    pub weight_decay: f64,
+    /// Epochs without a lower validation loss before stopping.
+    pub patience: usize,
+    /// The validation split is one of this many grouped folds of the training rows.
+    pub validation_folds: usize,
+    /// Positive class weight = (negatives / positives) ^ this.
+    pub pos_weight_power: f64,
+    pub seed: u64,
+}
+
+impl Default for FinetuneOptions {
+    fn default() -> Self {
+        FinetuneOptions {
+            epochs: 4,
+            batch_rows: 16,
+            lr_encoder: 4e-5,
+            lr_head: 1e-3,
+            warmup_fraction: 0.1,
+            weight_decay: 0.01,
+            patience: 1,
+            validation_folds: 8,
+            pos_weight_power: 0.5,
+            seed: 20161220,
+        }
+    }
+}
+
+/// A linear head over [`super::head_features`] (embedding, then 4 indicators), unstandardised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearHead {
+    /// 4 rows (frames in [`Frame::ALL`] order) of `dim + 4` weights.
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+}
+
+impl LinearHead {
+    /// The same function as a trained (standardised) head: `w.(x - m)/s + b` becomes
+    /// `(w/s).x + (b - sum(w m / s))`.
+    pub fn from_head(head: &Head) -> Self {
+        let mut weights = vec![Vec::new(); 4];
+        let mut bias = vec![0f32; 4];
+        for fh in &head.frames {
+            let s = &head.standardizer;
+            let w: Vec<f64> = fh
+                .model
+                .weights
+                .iter()
+                .zip(&s.std)
+                .map(|(w, s)| w / s)
+                .collect();
+            let shift: f64 = w.iter().zip(&s.mean).map(|(w, m)| w * m).sum();
+            weights[fh.frame.index()] = w.iter().map(|w| *w as f32).collect();
+            bias[fh.frame.index()] = (fh.model.bias - shift) as f32;
+        }
+        LinearHead { weights, bias }
+    }
+
+    /// As a [`Head`] the rest of the pipeline can load: identity standardiser, these
+    /// weights, `thresholds`.
+    pub fn to_head(&self, thresholds: [f32; 4]) -> Head {
+        let width = self.weights[0].len();
+        Head {
+            standardizer: Standardizer {
+                mean: vec![0.0; width],
+                std: vec![1.0; width],
+            },
+            frames: Frame::ALL
+                .iter()
+                .map(|&f| FrameHead {
+                    frame: f,
+                    l2: 0.0,
+                    threshold: thresholds[f.index()],
+                    model: Logistic {
+                        weights: self.weights[f.index()].iter().map(|w| *w as f64).collect(),
+                        bias: self.bias[f.index()] as f64,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The parts of a BERT config.json the forward pass needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertShape {
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub hidden_size: usize,
+    pub layer_norm_eps: f64,
+    pub hidden_act: String,
+    #[serde(default)]
+    pub pad_token_id: u32,
+}
+
+impl BertShape {
+    pub fn load(path: &Path) -> Result<Self> {
+        let err = |message: String| FinetuneError::Config {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let shape: BertShape = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if shape.hidden_act != "gelu" {
+            return Err(err(format!(
+                "hidden_act {} (fine-tuning implements exact GELU only)",
+                shape.hidden_act
+            )));
+        }
+        Ok(shape)
+    }
+}
+
+/// A BERT encoder and a linear head whose parameters are candle `Var`s.
+pub struct Trainable {
+    shape: BertShape,
+    /// Trained encoder tensors, by checkpoint name.
+    params: BTreeMap<String, Var>,
+    /// Tensors kept as loaded (word embeddings, position ids, pooler).
+    frozen: BTreeMap<String, Tensor>,
+    head_w: Var,
+    head_b: Var,
+    device: Device,
+}
+
+/// Tensors that stay as pretrained: the word-embedding table (see module docs), and what
+/// the sentence encoder never reads.
+fn is_frozen(name: &str) -> bool {
+    name == "embeddings.word_embeddings.weight"
+        || name.starts_with("pooler.")
+        || name.ends_with("position_ids")
+}
+
+impl Trainable {
+    /// From named checkpoint tensors (as in `model.safetensors`) and a starting head.
+    pub fn new(
+        shape: BertShape,
+        tensors: HashMap<String, Tensor>,
+        head: &LinearHead,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut params = BTreeMap::new();
+        let mut frozen = BTreeMap::new();
+        for (name, t) in tensors {
+            if is_frozen(&name) || t.dtype() != DType::F32 {
+                frozen.insert(name, t.to_device(device)?);
+            } else {
+                params.insert(name, Var::from_tensor(&t.to_device(device)?)?);
+            }
+        }
+        let width = head.weights[0].len();
+        if width != shape.hidden_size + 4 {
+            return Err(FinetuneError::Invalid(format!(
+                "head reads {width} features, the encoder gives {} + 4",
+                shape.hidden_size
+            )));
+        }
+        let flat: Vec<f32> = head.weights.iter().flatten().copied().collect();
+        let head_w = Var::from_tensor(&Tensor::from_vec(flat, (4, width), device)?)?;
+        let head_b = Var::from_tensor(&Tensor::from_vec(head.bias.clone(), 4, device)?)?;
+        Ok(Trainable {
+            shape,
+            params,
+            frozen,
+            head_w,
+            head_b,
+            device: device.clone(),
+        })
+    }
+
+    /// Read `model.safetensors` and `config.json` from `dir`.
+    pub fn load(dir: &Path, head: &LinearHead, device: &Device) -> Result<Self> {
+        let shape = BertShape::load(&dir.join("config.json"))?;
+        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
+        Self::new(shape, tensors, head, device)
+    }
+
+    fn t(&self, name: &str) -> Result<&Tensor> {
+        if let Some(v) = self.params.get(name) {
+            return Ok(v.as_tensor());
+        }
+        self.frozen
+            .get(name)
+            .ok_or_else(|| FinetuneError::Missing(name.to_string()))
+    }
+
+    /// `x` (rows, in) times the checkpoint's `prefix.weight` (out, in) transposed, plus bias.
+    fn linear(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
+        let w = self.t(&format!("{prefix}.weight"))?;
+        let b = self.t(&format!("{prefix}.bias"))?;
+        Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+    }
+
+    /// Layer norm over the last dimension from differentiable primitives.
+    fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
+        let gamma = self.t(&format!("{prefix}.weight"))?;
+        let beta = self.t(&format!("{prefix}.bias"))?;
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.shape.layer_norm_eps)?.sqrt()?)?;
+        Ok(normed.broadcast_mul(gamma)?.broadcast_add(beta)?)
+    }
+
+    /// Last-layer token states, (rows, width, hidden), for padded `ids` with a 0/1 `mask`.
+    pub fn hidden(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (rows, width) = ids.dims2()?;
+        let h = self.shape.hidden_size;
+        let heads = self.shape.num_attention_heads;
+        let dh = h / heads;
+        let word = self
+            .t("embeddings.word_embeddings.weight")?
+            .index_select(&ids.flatten_all()?, 0)?;
+        let pos = self
+            .t("embeddings.position_embeddings.weight")?
+            .narrow(0, 0, width)?
+            .repeat((rows, 1))?;
+        let token_type = self
+            .t("embeddings.token_type_embeddings.weight")?
+            .narrow(0, 0, 1)?;
+        let mut x = self.layer_norm(
+            &(word + pos)?.broadcast_add(&token_type)?,
+            "embeddings.LayerNorm",
+        )?;
+        // Padding gets a large negative score before the softmax: exp() makes it 0.
+        let blocked = ((mask.ones_like()? - mask)? * -1e9)?.reshape((rows, 1, 1, width))?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        let split = |t: Tensor| -> Result<Tensor> {
+            Ok(t.reshape((rows, width, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        for layer in 0..self.shape.num_hidden_layers {
+            let p = format!("encoder.layer.{layer}");
+            let q = split(self.linear(&x, &format!("{p}.attention.self.query"))?)?;
+            let k = split(self.linear(&x, &format!("{p}.attention.self.key"))?)?;
+            let v = split(self.linear(&x, &format!("{p}.attention.self.value"))?)?;
+            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&blocked)?;
+            // Softmax with the row maximum subtracted as a constant (it cancels; detaching it
+            // keeps its gradient out of the graph).
+            let shifted = scores.broadcast_sub(&scores.max_keepdim(D::Minus1)?.detach())?;
+            let e = shifted.exp()?;
+            let probs = e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((rows * width, h))?;
+            let attn = self.linear(&ctx, &format!("{p}.attention.output.dense"))?;
+            x = self.layer_norm(&(attn + &x)?, &format!("{p}.attention.output.LayerNorm"))?;
+            let inner = self
+                .linear(&x, &format!("{p}.intermediate.dense"))?
+                .gelu_erf()?;
+            let out = self.linear(&inner, &format!("{p}.output.dense"))?;
+            x = self.layer_norm(&(out + &x)?, &format!("{p}.output.LayerNorm"))?;
+        }
+        Ok(x.reshape((rows, width, h))?)
+    }
+
+    /// Masked mean of the token states, L2-normalised: the sentence embedding.
+    pub fn embed(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let hidden = self.hidden(ids, mask)?;
+        let summed = hidden.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?;
+        let mean = summed.broadcast_div(&mask.sum_keepdim(1)?)?;
+        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+        Ok(mean.broadcast_div(&norm)?)
+    }
+
+    /// Frame logits (rows, 4) from the embedding and the lexicon indicators (rows, 4).
+    pub fn logits(&self, ids: &Tensor, mask: &Tensor, lexicon: &Tensor) -> Result<Tensor> {
+        let features = Tensor::cat(&[&self.embed(ids, mask)?, lexicon], 1)?;
+        Ok(features
+            .matmul(&self.head_w.as_tensor().t()?)?
+            .broadcast_add(self.head_b.as_tensor())?)
+    }
+
+    /// The encoder's tensors under the checkpoint's names (trained and frozen alike), as
+    /// copies: a `Var`'s storage is updated in place by every optimiser step.
+    pub fn encoder_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
+        let mut out: BTreeMap<String, Tensor> = self.frozen.clone();
+        for (name, v) in &self.params {
+            out.insert(name.clone(), v.as_tensor().copy()?);
+        }
+        Ok(out)
+    }
+
+    pub fn head(&self) -> Result<LinearHead> {
+        Ok(LinearHead {
+            weights: self.head_w.as_tensor().to_vec2::<f32>()?,
+            bias: self.head_b.as_tensor().to_vec1::<f32>()?,
+        })
+    }
+
+    pub fn shape(&self) -> &BertShape {
+        &self.shape
+    }
+
+    /// Copies of every trained value, to return to the best epoch.
+    fn snapshot(&self) -> Result<Vec<Tensor>> {
+        self.all_vars().map(|v| Ok(v.as_tensor().copy()?)).collect()
+    }
+
+    fn restore(&self, saved: &[Tensor]) -> Result<()> {
+        for (v, t) in self.all_vars().zip(saved) {
+            v.set(t)?;
+        }
+        Ok(())
+    }
+
+    fn all_vars(&self) -> impl Iterator<Item = &Var> {
+        self.params.values().chain([&self.head_w, &self.head_b])
+    }
+
+    /// Probabilities (rows of 4) for `examples`, in order, `batch_rows` at a time.
+    pub fn predict(&self, examples: &[&Example], batch_rows: usize) -> Result<Vec<[f64; 4]>> {
+        let mut out = Vec::with_capacity(examples.len());
+        for chunk in examples.chunks(batch_rows.max(1)) {
+            let batch = Batch::new(chunk, self.shape.pad_token_id, &[1.0; 4], &self.device)?;
+            let logits = self.logits(&batch.ids, &batch.mask, &batch.lexicon)?;
+            for row in logits.to_vec2::<f32>()? {
+                let mut p = [0f64; 4];
+                for (p, z) in p.iter_mut().zip(row) {
+                    *p = super::sigmoid(z as f64);
+                }
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Padded tensors for one step.
+struct Batch {
+    ids: Tensor,
+    mask: Tensor,
+    lexicon: Tensor,
+    targets: Tensor,
+    /// Per-element loss weight: `pos_weight[f]` where the frame is present, else 1.
+    weights: Tensor,
+}
+
+impl Batch {
+    fn new(rows: &[&Example], pad: u32, pos_weight: &[f64; 4], device: &Device) -> Result<Self> {
+        let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+        let (mut ids, mut mask, mut lex, mut targets, mut weights) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in rows {
+            ids.extend_from_slice(&r.ids);
+            ids.extend(std::iter::repeat_n(pad, width - r.ids.len()));
+            mask.extend(std::iter::repeat_n(1f32, r.ids.len()));
+            mask.extend(std::iter::repeat_n(0f32, width - r.ids.len()));
+            lex.extend_from_slice(&r.lexicon);
+            for f in Frame::ALL {
+                let y = r.labels.contains(f);
+                targets.push(if y { 1f32 } else { 0.0 });
+                weights.push(if y { pos_weight[f.index()] as f32 } else { 1.0 });
+            }
+        }
+        let n = rows.len();
+        Ok(Batch {
+            ids: Tensor::from_vec(ids, (n, width), device)?,
+            mask: Tensor::from_vec(mask, (n, width), device)?,
+            lexicon: Tensor::from_vec(lex, (n, 4), device)?,
+            targets: Tensor::from_vec(targets, (n, 4), device)?,
+            weights: Tensor::from_vec(weights, (n, 4), device)?,
+        })
+    }
+}
+
+/// Weighted binary cross-entropy on logits, averaged over rows and frames; computed as
+/// `softplus(z) - y z` with a stable softplus (`relu(z) + ln(1 + e^-|z|)`).
+fn weighted_bce(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+    let per = (softplus - (targets * logits)?)?;
+    Ok((per * weights)?.mean_all()?)
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    /// Macro-F1 on the validation split at thresholds chosen on it (optimistic; for
+    /// watching, not for reporting).
+    pub validation_macro_f1: f64,
+}
+
+/// The outcome of [`finetune`]: the model at its best epoch and how it got there.
+pub struct Finetuned {
+    pub model: Trainable,
+    pub thresholds: [f32; 4],
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    pub steps: usize,
+}
+
+/// Progress reports (for a progress bar or log lines).
+pub enum Progress<'a> {
+    Step { done: usize, total: usize },
+    Epoch(&'a EpochRecord),
+}
+
+/// A small seeded generator (SplitMix64) for the batch order; `rand` is not a dependency.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Learning-rate factor at `step` of `total`: linear warm-up, then linear decay to 0.
+pub fn schedule(step: usize, total: usize, warmup: usize) -> f64 {
+    if step < warmup {
+        (step + 1) as f64 / warmup as f64
+    } else {
+        let rest = total.saturating_sub(warmup).max(1);
+        (total.saturating_sub(step)) as f64 / rest as f64
+    }
+}
+
+/// Train `model` on `examples` (see the module docs). Whole documents of one grouped fold
+/// (of `opts.validation_folds`) are held out for early stopping and thresholds.
+pub fn finetune(
+    model: Trainable,
+    examples: &[Example],
+    opts: &FinetuneOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Finetuned> {
+    let groups: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
+    let folds = grouped_folds(&groups, opts.validation_folds.max(2), opts.seed);
+    let (mut fit, mut val): (Vec<&Example>, Vec<&Example>) = (Vec::new(), Vec::new());
+    for (e, f) in examples.iter().zip(&folds) {
+        if *f == 0 {
+            val.push(e)
+        } else {
+            fit.push(e)
+        }
+    }
+    if fit.is_empty() || val.is_empty() {
+        return Err(FinetuneError::Invalid(
+            "fine-tuning needs examples from several documents".into(),
+        ));
+    }
+    let mut pos_weight = [1f64; 4];
+    for f in Frame::ALL {
+        let pos = fit.iter().filter(|e| e.labels.contains(f)).count().max(1) as f64;
+        let neg = (fit.len() as f64 - pos).max(1.0);
+        pos_weight[f.index()] = (neg / pos).powf(opts.pos_weight_power);
+    }
+    // Length-sorted batches (little padding), fixed; only their order changes per epoch.
+    fit.sort_by_key(|e| e.ids.len());
+    let mut batches: Vec<Vec<&Example>> = fit
+        .chunks(opts.batch_rows.max(1))
+        .map(|c| c.to_vec())
+        .collect();
+    let total = batches.len() * opts.epochs;
+    let warmup = ((total as f64 * opts.warmup_fraction).round() as usize).max(1);
+
+    let is_matrix = |name: &str| name.ends_with(".weight") && !name.contains("LayerNorm");
+    let decayed: Vec<Var> = model
+        .params
+        .iter()
+        .filter(|(n, _)| is_matrix(n))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let plain: Vec<Var> = model
+        .params
+        .iter()
+        .filter(|(n, _)| !is_matrix(n))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let adamw = |vars: Vec<Var>, lr: f64, weight_decay: f64| {
+        AdamW::new(
+            vars,
+            ParamsAdamW {
+                lr,
+                weight_decay,
+                ..ParamsAdamW::default()
+            },
+        )
+    };
+    let mut optimisers = [
+        (
+            adamw(decayed, opts.lr_encoder, opts.weight_decay)?,
+            opts.lr_encoder,
+        ),
+        (adamw(plain, opts.lr_encoder, 0.0)?, opts.lr_encoder),
+        (
+            adamw(vec![model.head_w.clone()], opts.lr_head, opts.weight_decay)?,
+            opts.lr_head,
+        ),
+        (
+            adamw(vec![model.head_b.clone()], opts.lr_head, 0.0)?,
+            opts.lr_head,
+        ),
+    ];
+
+    let mut rng = SplitMix(opts.seed ^ seeded_hash(opts.seed, "finetune"));
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<Tensor>, [f32; 4])> = None;
+    let mut step = 0usize;
+    let mut stale = 0usize;
+    for epoch in 1..=opts.epochs {
+        rng.shuffle(&mut batches);
+        let mut loss_sum = 0f64;
+        for rows in &batches {
+            let b = Batch::new(rows, model.shape.pad_token_id, &pos_weight, &model.device)?;
+            let logits = model.logits(&b.ids, &b.mask, &b.lexicon)?;
+            let loss = weighted_bce(&logits, &b.targets, &b.weights)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            let grads = loss.backward()?;
+            let factor = schedule(step, total, warmup);
+            for (opt, peak) in optimisers.iter_mut() {
+                opt.set_learning_rate(*peak * factor);
+                opt.step(&grads)?;
+            }
+            step += 1;
+            progress(Progress::Step { done: step, total });
+        }
+        let probs = model.predict(&val, opts.batch_rows)?;
+        let mut val_loss = 0f64;
+        let mut thresholds = [0.5f32; 4];
+        let mut f1_sum = 0f64;
+        for f in Frame::ALL {
+            let p: Vec<f64> = probs.iter().map(|p| p[f.index()]).collect();
+            let y: Vec<bool> = val.iter().map(|e| e.labels.contains(f)).collect();
+            for (p, y) in p.iter().zip(&y) {
+                let p = p.clamp(1e-7, 1.0 - 1e-7);
+                val_loss -= if *y {
+                    pos_weight[f.index()] * p.ln()
+                } else {
+                    (1.0 - p).ln()
+                };
+            }
+            let t = best_threshold(&p, &y);
+            thresholds[f.index()] = t;
+            f1_sum += super::f1_at(&p, &y, t as f64);
+        }
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / batches.len() as f64,
+            validation_loss: val_loss / (4 * val.len()) as f64,
+            validation_macro_f1: f1_sum / 4.0,
+        };
+        progress(Progress::Epoch(&record));
+        if best.as_ref().is_none_or(|b| record.validation_loss < b.0) {
+            best = Some((record.validation_loss, epoch, model.snapshot()?, thresholds));
+            stale = 0;
+        } else {
+            stale += 1;
+        }
+        history.push(record);
+        if stale > opts.patience {
+            break;
+        }
+    }
+    let (_, best_epoch, saved, thresholds) = best.expect("at least one epoch ran");
+    model.restore(&saved)?;
+    Ok(Finetuned {
+        model,
+        thresholds,
+        history,
+        best_epoch,
+        train_rows: fit.len(),
+        validation_rows: val.len(),
+        steps: step,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::tiny;
+    use candle_nn::VarBuilder;
+    use candle_transformers::models::bert::BertModel;
+
+    fn tiny_trainable(head: &LinearHead) -> (Trainable, BertModel) {
+        let (config, tensors, _) = tiny::parts(16);
+        let shape = BertShape {
+            num_hidden_layers: config.num_hidden_layers,
+            num_attention_heads: config.num_attention_heads,
+            hidden_size: config.hidden_size,
+            layer_norm_eps: config.layer_norm_eps,
+            hidden_act: "gelu".into(),
+            pad_token_id: config.pad_token_id as u32,
+        };
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
+        let reference = BertModel::load(vb, &config).unwrap();
+        (
+            Trainable::new(shape, tensors, head, &Device::Cpu).unwrap(),
+            reference,
+        )
+    }
+
+    fn zero_head(dim: usize) -> LinearHead {
+        LinearHead {
+            weights: vec![vec![0.0; dim + 4]; 4],
+            bias: vec![0.0; 4],
+        }
+    }
+
+    #[test]
+    fn differentiable_forward_matches_candle_bert() {
+        let (_, _, info) = tiny::parts(16);
+        let dim = info.dim;
+        let (model, reference) = tiny_trainable(&zero_head(dim));
+        let ids = Tensor::new(&[[2u32, 7, 9, 11, 3], [2, 8, 3, 0, 0]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(
+            &[[1f32, 1., 1., 1., 1.], [1., 1., 1., 0., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let ours = model.hidden(&ids, &mask).unwrap().to_vec3::<f32>().unwrap();
+        let theirs = reference
+            .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
+        let mut worst = 0f32;
+        for (r, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            let real = if r == 0 { 5 } else { 3 };
+            for (x, y) in a.iter().zip(b).take(real) {
+                for (u, v) in x.iter().zip(y) {
+                    worst = worst.max((u - v).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-4, "largest difference from BertModel: {worst}");
+    }
+
+    fn toy_examples() -> Vec<Example> {
+        // Frame f is present when token 10+f occurs; 24 documents of 4 paragraphs.
+        let mut out = Vec::new();
+        for i in 0..96u32 {
+            let mut ids = vec![2u32];
+            let mut labels = LabelSet::default();
+            for f in Frame::ALL {
+                if (i / (f.index() as u32 + 1)).is_multiple_of(2) {
+                    ids.push(10 + f.index() as u32);
+                    labels.insert(f);
+                } else {
+                    ids.push(20 + (i % 5));
+                }
+            }
+            ids.push(3);
+            out.push(Example {
+                ids,
+                lexicon: [0.0; 4],
+                labels,
+                group: format!("doc{}", i / 4),
+            });
+        }
+        out
+    }
+
+    fn toy_options() -> FinetuneOptions {
+        FinetuneOptions {
+            epochs: 6,
+            batch_rows: 8,
+            lr_encoder: 3e-3,
+            lr_head: 3e-2,
+            patience: 6,
+            validation_folds: 4,
+            ..FinetuneOptions::default()
+        }
+    }
+
+    #[test]
+    fn finetuning_lowers_the_loss_and_moves_the_encoder() {
+        let (_, _, info) = tiny::parts(16);
+        let (model, _) = tiny_trainable(&zero_head(info.dim));
+        let before = model.encoder_tensors().unwrap();
+        let done = finetune(model, &toy_examples(), &toy_options(), &mut |_| {}).unwrap();
+        let first = &done.history[0];
+        let best = &done.history[done.best_epoch - 1];
+        assert!(
+            best.validation_loss < first.validation_loss * 0.8,
+            "validation loss {} -> {}",
+            first.validation_loss,
+            best.validation_loss
+        );
+        let after = done.model.encoder_tensors().unwrap();
+        let moved = |name: &str| {
+            (&after[name] - &before[name])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        // Gradients reach the first layer (they would stop at a no-backward layer norm).
+        assert!(moved("encoder.layer.0.attention.self.query.weight") > 0.0);
+        assert!(moved("embeddings.LayerNorm.weight") > 0.0);
+        assert_eq!(moved("embeddings.word_embeddings.weight"), 0.0);
+    }
+
+    #[test]
+    fn finetuning_is_deterministic() {
+        let (_, _, info) = tiny::parts(16);
+        let run = || {
+            let (model, _) = tiny_trainable(&zero_head(info.dim));
+            let mut opts = toy_options();
+            opts.epochs = 2;
+            let done = finetune(model, &toy_examples(), &opts, &mut |_| {}).unwrap();
+            let t = done.model.encoder_tensors().unwrap();
+            (
+                t["encoder.layer.0.output.dense.weight"]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                done.model.head().unwrap(),
+                done.history,
+            )
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn linear_head_computes_what_the_standardised_head_computes() {
+        let head = Head {
+            standardizer: Standardizer {
+                mean: vec![0.5, -1.0, 0.0],
+                std: vec![2.0, 0.5, 1.0],
+            },
+            frames: Frame::ALL
+                .iter()
+                .map(|&f| FrameHead {
+                    frame: f,
+                    l2: 1.0,
+                    threshold: 0.4,
+                    model: Logistic {
+                        weights: vec![0.3, -0.7, f.index() as f64],
+                        bias: 0.1,
+                    },
+                })
+                .collect(),
+        };
+        let linear = LinearHead::from_head(&head).to_head([0.4; 4]);
+        let x = [1.5f32, 0.25, -2.0];
+        let (a, b) = (head.score(&x), linear.score(&x));
+        for f in Frame::ALL {
+            assert!(
+                (a.get(f) - b.get(f)).abs() < 1e-6,
+                "{f}: {} vs {}",
+                a.get(f),
+                b.get(f)
+            );
+        }
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        assert!((schedule(0, 100, 10) - 0.1).abs() < 1e-12);
+        assert!((schedule(9, 100, 10) - 1.0).abs() < 1e-12);
+        assert!((schedule(10, 100, 10) - 1.0).abs() < 1e-12);
+        assert!((schedule(55, 100, 10) - 0.5).abs() < 1e-12);
+        assert!(schedule(99, 100, 10) > 0.0);
+    }
+}

@@ -1,0 +1,429 @@
+//! `frameshift train --finetune` and `frameshift eval --finetune`: the encoder and the head
+//! trained together ([`crate::classify::finetune`]).
+//!
+//! Takes the annotations (joined and embedded as for the frozen head) and a BERT model;
+//! `train --finetune` gives a model directory (`weights/<model>-finetuned/` by default:
+//! `model.safetensors` under the base checkpoint's names, its `config.json` and
+//! `tokenizer.json`, a `manifest.json` with the base model's and the data's hashes, the
+//! options and the training history, and `head.json`), which every command loads with
+//! `--model DIR`; `eval --finetune` runs the grouped 5-fold cross-validation of the
+//! committed results with fine-tuning inside each fold and scores the held-out fold through
+//! the ordinary embedding path (windows and all), writing
+//! `eval/results/<date>-<model>-finetuned.{json,md}`.
+
+use super::train::{load_training_data, TrainingData};
+use super::{load_encoder, progress_bar, write_json, CommandError, LoadedEncoder};
+use crate::classify::finetune::{
+    finetune, Example, FinetuneError, FinetuneOptions, Finetuned, LinearHead, Progress, Trainable,
+};
+use crate::classify::{
+    grouped_folds, head_features, train_head, DataRef, EncoderRef, FrameScores, HeadFile, LabelSet,
+    TrainOptions, HEAD_FORMAT,
+};
+use crate::cli::{EvalArgs, TrainArgs};
+use crate::embed::{embed_texts, BertEncoder, EmbedOptions, EncoderInfo};
+use crate::metrics::evaluate;
+use crate::settings::Settings;
+use crate::weights::Architecture;
+use candle_core::{DType, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+impl From<FinetuneError> for CommandError {
+    fn from(e: FinetuneError) -> Self {
+        CommandError::Input(format!("fine-tuning: {e}"))
+    }
+}
+
+/// `manifest.json` of a fine-tuned model directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Name the model goes by (`minilm-finetuned`); heads and caches are keyed by it.
+    pub name: String,
+    pub description: String,
+    pub architecture: Architecture,
+    pub dim: usize,
+    pub max_tokens: usize,
+    /// The model it was fine-tuned from: name, fingerprint and file hashes.
+    pub base: EncoderRef,
+    pub data: DataRef,
+    pub options: FinetuneOptions,
+    pub history: Vec<crate::classify::finetune::EpochRecord>,
+    pub best_epoch: usize,
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    pub steps: usize,
+    /// sha256 of every file the model needs (checked on every load).
+    pub files: BTreeMap<String, String>,
+}
+
+pub const MANIFEST: &str = "manifest.json";
+
+/// Options from the command line.
+fn options(epochs: Option<usize>) -> FinetuneOptions {
+    let mut opts = FinetuneOptions::default();
+    if let Some(e) = epochs {
+        opts.epochs = e;
+    }
+    opts
+}
+
+fn require_bert(encoder: &LoadedEncoder) -> Result<(), CommandError> {
+    if encoder.model.spec.architecture != Architecture::Bert {
+        return Err(CommandError::Input(format!(
+            "--finetune implements BERT models only; `{}` is {:?}",
+            encoder.model.spec.name, encoder.model.spec.architecture
+        )));
+    }
+    Ok(())
+}
+
+/// The annotated paragraphs as training examples: `[CLS]` + the first window's word
+/// pieces + `[SEP]`, and the lexicon indicators the frozen head reads.
+pub fn examples(
+    data: &TrainingData,
+    encoder: &LoadedEncoder,
+) -> Result<Vec<Example>, CommandError> {
+    let info = encoder.encoder.info();
+    let dim = info.dim;
+    data.labelled
+        .iter()
+        .zip(&data.set.x)
+        .map(|(l, x)| {
+            let pieces = encoder
+                .encoder
+                .tokenize(&l.paragraph.text)
+                .map_err(|e| CommandError::Input(format!("{}: {e}", l.paragraph.id)))?;
+            let mut ids = Vec::with_capacity(info.max_tokens);
+            ids.push(info.cls_id);
+            ids.extend(pieces.iter().take(info.max_tokens - 2));
+            ids.push(info.sep_id);
+            let mut lexicon = [0f32; 4];
+            lexicon.copy_from_slice(&x[dim..dim + 4]);
+            Ok(Example {
+                ids,
+                lexicon,
+                labels: l.labels,
+                group: l.paragraph.doc.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Fine-tune the base model on `rows` of the data: linear probe on the frozen features of
+/// those rows first (the head's own training), then encoder and head together.
+fn finetune_rows(
+    base: &LoadedEncoder,
+    data: &TrainingData,
+    all: &[Example],
+    rows: &[usize],
+    opts: &FinetuneOptions,
+    settings: &Settings,
+    label: &str,
+) -> Result<Finetuned, CommandError> {
+    let probe = train_head(&data.set.subset(rows), &TrainOptions::default());
+    let start = LinearHead::from_head(&probe);
+    let model = Trainable::load(&base.model.dir, &start, &base.device)?;
+    let chosen: Vec<Example> = rows.iter().map(|&i| all[i].clone()).collect();
+    let bar = progress_bar(settings, 0, "steps");
+    bar.set_message(label.to_string());
+    let chatty = settings.chatty();
+    let done = finetune(model, &chosen, opts, &mut |p| match p {
+        Progress::Step { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Epoch(r) => {
+            if chatty {
+                bar.suspend(|| {
+                    eprintln!(
+                        "{label} epoch {}: train loss {:.4}, validation loss {:.4}, validation macro-F1 {:.3}",
+                        r.epoch, r.train_loss, r.validation_loss, r.validation_macro_f1
+                    )
+                });
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if chatty {
+        eprintln!(
+            "{label}: best epoch {} of {} ({} training rows, {} validation rows)",
+            done.best_epoch,
+            done.history.len(),
+            done.train_rows,
+            done.validation_rows
+        );
+    }
+    Ok(done)
+}
+
+/// An ordinary candle encoder running fine-tuned tensors (what `--model DIR` loads, without
+/// the round trip through a file).
+fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<BertEncoder, CommandError> {
+    let config: BertConfig = read_json(&base.model.path("config.json"))?;
+    let tensors: HashMap<String, Tensor> = tuned.model.encoder_tensors()?.into_iter().collect();
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &base.device);
+    let model = BertModel::load(vb, &config).map_err(crate::embed::EmbedError::from)?;
+    let tokenizer = crate::embed::load_tokenizer(&base.model.path("tokenizer.json"))?;
+    let info = EncoderInfo {
+        name: format!("{}-finetuned", base.model.spec.name),
+        fingerprint: "in-memory".into(),
+        ..base.encoder.info().clone()
+    };
+    Ok(BertEncoder::from_parts(
+        model,
+        tokenizer,
+        base.device.clone(),
+        info,
+    ))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CommandError::io(path.display(), e))?;
+    serde_json::from_str(&text).map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))
+}
+
+/// `frameshift train --finetune`: fine-tune on all annotations and write a model directory.
+pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let base = load_encoder(&args.encoder, settings)?;
+    require_bert(&base)?;
+    let data = load_training_data(&args.data, &base, &args.encoder, settings)?;
+    let all = examples(&data, &base)?;
+    let opts = options(args.epochs);
+    let rows: Vec<usize> = (0..all.len()).collect();
+    let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
+
+    let name = format!("{}-finetuned", base.model.spec.name);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| settings.home.join("weights").join(&name));
+    std::fs::create_dir_all(&dir).map_err(|e| CommandError::io(dir.display(), e))?;
+    let tensors: HashMap<String, Tensor> = tuned.model.encoder_tensors()?.into_iter().collect();
+    let weights_path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights_path)
+        .map_err(|e| CommandError::Input(format!("{}: {e}", weights_path.display())))?;
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(base.model.path(file), dir.join(file))
+            .map_err(|e| CommandError::io(dir.join(file).display(), e))?;
+    }
+    let mut files = BTreeMap::new();
+    for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+        files.insert(
+            file.to_string(),
+            crate::weights::sha256_file(&dir.join(file))?,
+        );
+    }
+    let head_data = super::train::fit_head_file_data(&data);
+    let manifest = Manifest {
+        name: name.clone(),
+        description: format!(
+            "{} fine-tuned with the frame head on the project's annotations",
+            base.model.spec.description
+        ),
+        architecture: Architecture::Bert,
+        dim: base.model.spec.dim,
+        max_tokens: base.model.spec.max_tokens,
+        base: EncoderRef {
+            model: base.model.spec.name.clone(),
+            fingerprint: base.model.fingerprint(),
+            files: base.model.files.clone(),
+        },
+        data: head_data.clone(),
+        options: opts,
+        history: tuned.history.clone(),
+        best_epoch: tuned.best_epoch,
+        train_rows: tuned.train_rows,
+        validation_rows: tuned.validation_rows,
+        steps: tuned.steps,
+        files: files.clone(),
+    };
+    write_json(
+        &dir.join(MANIFEST),
+        &serde_json::to_value(&manifest).expect("manifest serialises"),
+    )?;
+    let resolved = resolve_dir(&dir)?;
+    let head = HeadFile {
+        format: HEAD_FORMAT,
+        encoder: EncoderRef {
+            model: name.clone(),
+            fingerprint: resolved.fingerprint(),
+            files,
+        },
+        data: head_data,
+        options: TrainOptions::default(),
+        head: tuned.model.head()?.to_head(tuned.thresholds),
+        // The zero-shot baseline belongs to the base model's head file; it is not retrained.
+        zeroshot_thresholds: [0.5; 4],
+        lexicon: data.lexicon.terms(),
+    };
+    let json = head.to_json();
+    super::write_atomically(&dir.join("head.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    if settings.chatty() {
+        eprintln!(
+            "fine-tuned {} on {} paragraphs ({} for validation), best epoch {} -> {}",
+            base.model.spec.name,
+            tuned.train_rows + tuned.validation_rows,
+            tuned.validation_rows,
+            tuned.best_epoch,
+            dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fine-tuned model directory as a resolved, hash-checked model.
+pub fn resolve_dir(dir: &Path) -> Result<crate::weights::ResolvedModel, CommandError> {
+    let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
+    let spec = crate::weights::ModelSpec {
+        name: manifest.name,
+        description: manifest.description,
+        architecture: manifest.architecture,
+        dim: manifest.dim,
+        max_tokens: manifest.max_tokens,
+        pooling: "mean".into(),
+        normalize: true,
+        hf_repo: None,
+        hf_revision: None,
+        pypi: Vec::new(),
+        pypi_dir: None,
+        pypi_split_zip: None,
+        files: manifest.files,
+    };
+    let opts = crate::weights::ResolveOptions {
+        explicit_dir: Some(dir.to_path_buf()),
+        allow_download: false,
+        ..crate::weights::ResolveOptions::for_home(dir, None)
+    };
+    Ok(crate::weights::resolve(&spec, &opts)?)
+}
+
+/// Whether `--model` names a fine-tuned model directory rather than a registry entry.
+pub fn is_model_dir(name: &str) -> bool {
+    Path::new(name).join(MANIFEST).is_file()
+}
+
+/// Where a model directory's head lives.
+pub fn head_path(dir: &Path) -> PathBuf {
+    dir.join("head.json")
+}
+
+/// `frameshift eval --finetune`: grouped k-fold cross-validation with fine-tuning per fold.
+pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let base = load_encoder(&args.encoder, settings)?;
+    require_bert(&base)?;
+    let data = load_training_data(&args.data, &base, &args.encoder, settings)?;
+    let all = examples(&data, &base)?;
+    let opts = options(args.epochs);
+    let mut cv = TrainOptions::default();
+    if let Some(seed) = args.seed {
+        cv.seed = seed;
+    }
+    let set = &data.set;
+    let n = set.len();
+    let folds = grouped_folds(&set.groups, cv.folds, cv.seed);
+    let embed_opts = EmbedOptions {
+        batch_tokens: args.encoder.batch_tokens,
+        window_overlap: args.encoder.window_overlap,
+    };
+    let mut scores = vec![FrameScores::default(); n];
+    let mut labels = vec![LabelSet::default(); n];
+    let mut fold_records = Vec::new();
+    for f in 0..cv.folds {
+        let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
+        let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
+        let label = format!("fold {}/{}", f + 1, cv.folds);
+        let tuned = finetune_rows(&base, &data, &all, &train, &opts, settings, &label)?;
+        let encoder = encoder_from(&base, &tuned)?;
+        let head = tuned.model.head()?.to_head(tuned.thresholds);
+        let texts: Vec<&str> = test
+            .iter()
+            .map(|&i| data.labelled[i].paragraph.text.as_str())
+            .collect();
+        let vectors = embed_texts(&encoder, &texts, &embed_opts)?;
+        for ((&i, v), t) in test.iter().zip(&vectors).zip(&texts) {
+            let (s, l) = head.predict(&head_features(&v.vector, t, &data.lexicon));
+            scores[i] = s;
+            labels[i] = l;
+        }
+        fold_records.push(serde_json::json!({
+            "fold": f,
+            "train_rows": tuned.train_rows,
+            "validation_rows": tuned.validation_rows,
+            "test_rows": test.len(),
+            "best_epoch": tuned.best_epoch,
+            "history": tuned.history,
+            "thresholds": tuned.thresholds,
+        }));
+    }
+    let report = evaluate(&set.y, &labels, Some(&scores));
+    let documents: std::collections::BTreeSet<&str> =
+        set.groups.iter().map(|g| g.as_str()).collect();
+    let date = super::eval::today_utc();
+    let name = format!("{}-finetuned", base.model.spec.name);
+    let result = serde_json::json!({
+        "date": date,
+        "frameshift_version": env!("CARGO_PKG_VERSION"),
+        "model": name,
+        "base_model": base.model.spec.name,
+        "base_model_files": base.model.files,
+        "base_model_fingerprint": base.model.fingerprint(),
+        "annotations_sha256": data.annotations.sha256,
+        "paragraphs": n,
+        "documents": documents.len(),
+        "folds": cv.folds,
+        "seed": cv.seed,
+        "finetune_options": opts,
+        "protocol": "grouped k-fold by document; in each fold: linear probe on frozen embeddings of the training folds, then encoder + head fine-tuned on them with early stopping and thresholds on a grouped validation split of the training folds; held-out fold embedded through the ordinary windowed path",
+        "macro_f1": report.macro_f1,
+        "micro_f1": report.micro_f1,
+        "per_frame": serde_json::to_value(&report.per_frame).expect("serialises"),
+        "report": serde_json::to_value(&report).expect("serialises"),
+        "confusions": crate::metrics::confusions(&set.y, &labels),
+        "folds_detail": fold_records,
+    });
+    let md = format!(
+        "# frameshift eval --finetune: grouped {}-fold cross-validation ({date})\n\n\
+         Base model `{}` (fingerprint `{}`), annotations sha256 `{}`, {} paragraphs from {} documents, seed {}.\n\
+         Fine-tuning: {} epochs at most, batch {}, lr {} (encoder) / {} (head), warm-up {}, weight decay {}, \
+         patience {}, validation = 1 of {} grouped folds of the training rows, positive weight (neg/pos)^{}.\n\n{}\n{}",
+        cv.folds,
+        base.model.spec.name,
+        &base.model.fingerprint()[..16],
+        &data.annotations.sha256[..16],
+        n,
+        documents.len(),
+        cv.seed,
+        opts.epochs,
+        opts.batch_rows,
+        opts.lr_encoder,
+        opts.lr_head,
+        opts.warmup_fraction,
+        opts.weight_decay,
+        opts.patience,
+        opts.validation_folds,
+        opts.pos_weight_power,
+        report.to_markdown(&format!("fine-tuned {}", base.model.spec.name)),
+        crate::metrics::confusions(&set.y, &labels).to_markdown("Remaining confusions"),
+    );
+    let dir = args
+        .results
+        .clone()
+        .unwrap_or_else(|| settings.home.join("eval").join("results"));
+    write_json(&dir.join(format!("{date}-{name}.json")), &result)?;
+    let md_path = dir.join(format!("{date}-{name}.md"));
+    super::write_atomically(&md_path, |w| std::io::Write::write_all(w, md.as_bytes()))?;
+    match args.format {
+        crate::cli::ReportFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&result).expect("json"))
+        }
+        crate::cli::ReportFormat::Markdown => print!("{md}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
