@@ -71,7 +71,8 @@ pub enum WeightsCommand {
 /// Which model and where its files are.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Model name from weights/models.toml (default: the file's `default`, i.e. minilm).
+    /// Model name from weights/models.toml (default: the file's `default`, i.e. minilm), or a
+    /// fine-tuned model written by `train --finetune` (its directory, or its name under weights/).
     #[arg(long, env = "FRAMESHIFT_MODEL")]
     pub model: Option<String>,
 
@@ -237,7 +238,7 @@ pub struct EvalArgs {
 
     /// Cross-validate fine-tuning (encoder and head trained together in each fold) instead
     /// of the frozen-embedding methods; writes `<date>-<model>-finetuned.{json,md}`. Five
-    /// fine-tuning runs: hours on a CPU.
+    /// fine-tuning runs: about an hour on 2 CPU cores.
     #[arg(long, conflicts_with = "gold")]
     pub finetune: bool,
 
@@ -277,7 +278,7 @@ pub struct TrainArgs {
     #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
 
-    /// Fine-tune the encoder together with the head (BERT models; about an hour for
+    /// Fine-tune the encoder together with the head (BERT models; about 15 minutes for
     /// MiniLM on 2 CPU cores) instead of training a head on frozen embeddings. Load the
     /// result with `--model weights/<model>-finetuned`.
     #[arg(long)]

@@ -305,8 +305,8 @@ pub fn resolve_dir(dir: &Path) -> Result<crate::weights::ResolvedModel, CommandE
 }
 
 /// Whether `--model` names a fine-tuned model directory rather than a registry entry.
-pub fn is_model_dir(name: &str) -> bool {
-    Path::new(name).join(MANIFEST).is_file()
+pub fn is_model_dir(dir: &Path) -> bool {
+    dir.join(MANIFEST).is_file()
 }
 
 /// Where a model directory's head lives.

@@ -89,8 +89,12 @@ pub fn load_encoder(
     use crate::weights::{Architecture, Registry, ResolveOptions};
     let model = match args.model.model.as_deref() {
         // A fine-tuned model directory (`train --finetune`): its manifest is its registry entry.
-        Some(dir) if finetune::is_model_dir(dir) => {
+        Some(dir) if finetune::is_model_dir(std::path::Path::new(dir)) => {
             finetune::resolve_dir(std::path::Path::new(dir))?
+        }
+        // ... or named by the directory `train --finetune` writes by default.
+        Some(name) if finetune::is_model_dir(&settings.home.join("weights").join(name)) => {
+            finetune::resolve_dir(&settings.home.join("weights").join(name))?
         }
         name => {
             let registry = Registry::load(&settings.home)?;

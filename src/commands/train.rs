@@ -3,7 +3,8 @@
 //! Takes `datasets/annotations/` (joined with the segmented corpus) and an encoder, gives
 //! `weights/heads/<model>.json`: the head, the encoder it belongs to (fingerprint and file
 //! hashes), the data hash and the options. Training is deterministic, so rerunning on the
-//! same data and weights reproduces the committed file byte for byte.
+//! same data and weights reproduces the committed file byte for byte. With `--finetune` the
+//! encoder is trained too ([`super::finetune`]).
 
 use super::{load_encoder, write_atomically, CommandError, LoadedEncoder};
 use crate::classify::lexicon::Lexicon;
