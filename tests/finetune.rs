@@ -56,13 +56,8 @@ fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
 }
 
 fn frameshift() -> Command {
-    let model = common::minilm();
-    let mut cmd = Command::cargo_bin("frameshift").unwrap();
-    cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
-        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
-        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
-        .env("FRAMESHIFT_HOME", common::repo_root())
-        .arg("-q");
+    let mut cmd = common::frameshift_on(&common::minilm());
+    cmd.env("FRAMESHIFT_HOME", common::repo_root()).arg("-q");
     cmd
 }
 

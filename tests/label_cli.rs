@@ -7,12 +7,8 @@ mod common;
 use assert_cmd::Command;
 
 fn frameshift() -> Command {
-    let model = common::minilm();
-    let mut cmd = Command::cargo_bin("frameshift").unwrap();
-    cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
-        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
-        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
-        .env("NO_COLOR", "1");
+    let mut cmd = common::frameshift_on(&common::minilm());
+    cmd.env("NO_COLOR", "1");
     cmd
 }
 

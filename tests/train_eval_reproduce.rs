@@ -17,12 +17,8 @@ fn frameshift(model: &str) -> Command {
         "mpnet" => common::mpnet(),
         other => panic!("no test weights helper for {other}"),
     };
-    let mut cmd = Command::cargo_bin("frameshift").unwrap();
-    cmd.env("FRAMESHIFT_WEIGHTS", &resolved.dir)
-        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
-        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
-        .env("FRAMESHIFT_HOME", common::repo_root())
-        .arg("-q");
+    let mut cmd = common::frameshift_on(&resolved);
+    cmd.env("FRAMESHIFT_HOME", common::repo_root()).arg("-q");
     cmd
 }
 

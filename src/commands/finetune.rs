@@ -170,7 +170,7 @@ fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<BertEncoder, 
     let model = BertModel::load(vb, &config).map_err(crate::embed::EmbedError::from)?;
     let tokenizer = crate::embed::load_tokenizer(&base.model.path("tokenizer.json"))?;
     let info = EncoderInfo {
-        name: format!("{}-finetuned", base.model.spec.name),
+        name: finetuned_name(base),
         fingerprint: "in-memory".into(),
         ..base.encoder.info().clone()
     };
@@ -187,17 +187,33 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CommandEr
     serde_json::from_str(&text).map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))
 }
 
+/// What both commands start from: the base encoder, the embedded annotations, their
+/// training examples and the options.
+fn prepare(
+    encoder: &crate::cli::EncoderArgs,
+    data: &crate::cli::DataArgs,
+    epochs: Option<usize>,
+    settings: &Settings,
+) -> Result<(LoadedEncoder, TrainingData, Vec<Example>, FinetuneOptions), CommandError> {
+    let base = load_encoder(encoder, settings)?;
+    require_bert(&base)?;
+    let data = load_training_data(data, &base, encoder, settings)?;
+    let all = examples(&data, &base)?;
+    Ok((base, data, all, options(epochs)))
+}
+
+/// The name a fine-tuned model goes by (`minilm-finetuned`).
+fn finetuned_name(base: &LoadedEncoder) -> String {
+    format!("{}-finetuned", base.model.spec.name)
+}
+
 /// `frameshift train --finetune`: fine-tune on all annotations and write a model directory.
 pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let base = load_encoder(&args.encoder, settings)?;
-    require_bert(&base)?;
-    let data = load_training_data(&args.data, &base, &args.encoder, settings)?;
-    let all = examples(&data, &base)?;
-    let opts = options(args.epochs);
+    let (base, data, all, opts) = prepare(&args.encoder, &args.data, args.epochs, settings)?;
     let rows: Vec<usize> = (0..all.len()).collect();
     let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
 
-    let name = format!("{}-finetuned", base.model.spec.name);
+    let name = finetuned_name(&base);
     let dir = args
         .out
         .clone()
@@ -316,11 +332,7 @@ pub fn head_path(dir: &Path) -> PathBuf {
 
 /// `frameshift eval --finetune`: grouped k-fold cross-validation with fine-tuning per fold.
 pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let base = load_encoder(&args.encoder, settings)?;
-    require_bert(&base)?;
-    let data = load_training_data(&args.data, &base, &args.encoder, settings)?;
-    let all = examples(&data, &base)?;
-    let opts = options(args.epochs);
+    let (base, data, all, opts) = prepare(&args.encoder, &args.data, args.epochs, settings)?;
     let mut cv = TrainOptions::default();
     if let Some(seed) = args.seed {
         cv.seed = seed;
@@ -366,7 +378,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
     let documents: std::collections::BTreeSet<&str> =
         set.groups.iter().map(|g| g.as_str()).collect();
     let date = super::eval::today_utc();
-    let name = format!("{}-finetuned", base.model.spec.name);
+    let name = finetuned_name(&base);
     let result = serde_json::json!({
         "date": date,
         "frameshift_version": env!("CARGO_PKG_VERSION"),

@@ -50,6 +50,16 @@ fn real_model(name: &str) -> ResolvedModel {
     }
 }
 
+/// The `frameshift` binary on `model`'s weights, never downloading, with the tests' own
+/// embedding cache; each test adds what else it needs.
+pub fn frameshift_on(model: &ResolvedModel) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("frameshift").unwrap();
+    cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", test_cache_dir());
+    cmd
+}
+
 pub fn minilm_encoder() -> frameshift::embed::BertEncoder {
     frameshift::embed::BertEncoder::load(&minilm(), &frameshift::device::Device::Cpu)
         .expect("MiniLM loads")
