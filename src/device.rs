@@ -69,6 +69,18 @@ pub fn name(device: &Device) -> &'static str {
     }
 }
 
+/// The CUDA device for the GPU tests (built with `--features cuda`); panics with what to do
+/// when there is none, so such a test never passes without having run on a GPU.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn cuda_for_tests() -> Device {
+    Device::new_cuda(0).unwrap_or_else(|e| {
+        panic!(
+            "this test binary was built with --features cuda, so its GPU tests need a CUDA \
+             device: {e}. Run them on a machine with an NVIDIA GPU, or test without the feature"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

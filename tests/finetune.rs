@@ -167,6 +167,31 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
         "unexpected refusal: {message}"
     );
 
+    // The zero-shot baseline is refused on a fine-tuned model (its head file has no trained
+    // zero-shot thresholds), rather than scored at arbitrary cuts.
+    let gold = tmp.path().join("gold.jsonl");
+    std::fs::write(
+        &gold,
+        "{\"text\": \"The Council condemns the terrorist attacks.\", \"labels\": [\"security\"]}\n",
+    )
+    .unwrap();
+    let refused = frameshift()
+        .args(["eval", "--method", "zeroshot", "--gold"])
+        .arg(&gold)
+        .arg("--model")
+        .arg(&a)
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let message = String::from_utf8_lossy(&refused);
+    assert!(
+        message.contains("zero-shot baseline is defined on a base encoder")
+            && message.contains("--model minilm"),
+        "unexpected message: {message}"
+    );
+
     // Deterministic: a second run writes the same bytes.
     train_into(&annotations, &b);
     for file in ["model.safetensors", "head.json", "manifest.json"] {

@@ -83,6 +83,52 @@ fn check_eval_reproduces_committed_results(model: &str) {
         "cross-validation differs from {}",
         latest.display()
     );
+
+    // The out-of-fold scores beside the results: identical to the committed file, one test
+    // row per annotation, and their predicted labels give the reported per-frame F1.
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".scores.jsonl"))
+        .collect();
+    assert_eq!(written.len(), 1, "one scores file: {written:?}");
+    let committed_scores = latest.with_extension("scores.jsonl");
+    let fresh_scores = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(
+        fresh_scores == std::fs::read_to_string(&committed_scores).unwrap_or_default(),
+        "out-of-fold scores differ from {}",
+        committed_scores.display()
+    );
+    let rows: Vec<serde_json::Value> = fresh_scores
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len() as u64, fresh["paragraphs"].as_u64().unwrap());
+    for frame in ["security", "crime", "human_rights", "gender"] {
+        let has = |r: &serde_json::Value, key: &str| {
+            r[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str() == Some(frame))
+        };
+        let (mut tp, mut fp, mut fneg) = (0u32, 0u32, 0u32);
+        for r in &rows {
+            assert_eq!(r["split"], "test");
+            match (has(r, "predicted"), has(r, "gold")) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fneg += 1,
+                _ => {}
+            }
+        }
+        let f1 = 2.0 * tp as f64 / (2 * tp + fp + fneg) as f64;
+        let reported = fresh["per_frame"][frame]["f1"].as_f64().unwrap();
+        assert!(
+            (f1 - reported).abs() < 1e-9,
+            "{frame}: F1 {f1} from the scores file, {reported} reported"
+        );
+    }
 }
 
 #[test]

@@ -470,6 +470,10 @@ pub struct Finetuned {
     pub train_rows: usize,
     pub validation_rows: usize,
     pub steps: usize,
+    /// The validation rows (indices into the examples given to [`finetune`], in that
+    /// order) and the best epoch's probabilities on them: what the thresholds were chosen
+    /// from, kept so threshold policies can be compared without training again.
+    pub validation: Vec<(usize, [f64; 4])>,
 }
 
 /// Progress reports (for a progress bar or log lines).
@@ -519,9 +523,11 @@ pub fn finetune(
     let groups: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
     let folds = grouped_folds(&groups, opts.validation_folds.max(2), opts.seed);
     let (mut fit, mut val): (Vec<&Example>, Vec<&Example>) = (Vec::new(), Vec::new());
-    for (e, f) in examples.iter().zip(&folds) {
+    let mut val_index = Vec::new();
+    for (i, (e, f)) in examples.iter().zip(&folds).enumerate() {
         if *f == 0 {
-            val.push(e)
+            val.push(e);
+            val_index.push(i);
         } else {
             fit.push(e)
         }
@@ -587,7 +593,15 @@ pub fn finetune(
 
     let mut rng = SplitMix(opts.seed ^ seeded_hash(opts.seed, "finetune"));
     let mut history = Vec::new();
-    let mut best: Option<(f64, usize, Vec<Tensor>, [f32; 4])> = None;
+    // The best epoch so far: validation loss, epoch, weights, thresholds, probabilities.
+    struct Best {
+        loss: f64,
+        epoch: usize,
+        saved: Vec<Tensor>,
+        thresholds: [f32; 4],
+        probs: Vec<[f64; 4]>,
+    }
+    let mut best: Option<Best> = None;
     let mut step = 0usize;
     let mut stale = 0usize;
     for epoch in 1..=opts.epochs {
@@ -633,8 +647,17 @@ pub fn finetune(
             validation_macro_f1: f1_sum / 4.0,
         };
         progress(Progress::Epoch(&record));
-        if best.as_ref().is_none_or(|b| record.validation_loss < b.0) {
-            best = Some((record.validation_loss, epoch, model.snapshot()?, thresholds));
+        if best
+            .as_ref()
+            .is_none_or(|b| record.validation_loss < b.loss)
+        {
+            best = Some(Best {
+                loss: record.validation_loss,
+                epoch,
+                saved: model.snapshot()?,
+                thresholds,
+                probs: probs.clone(),
+            });
             stale = 0;
         } else {
             stale += 1;
@@ -644,16 +667,17 @@ pub fn finetune(
             break;
         }
     }
-    let (_, best_epoch, saved, thresholds) = best.expect("at least one epoch ran");
-    model.restore(&saved)?;
+    let best = best.expect("at least one epoch ran");
+    model.restore(&best.saved)?;
     Ok(Finetuned {
         model,
-        thresholds,
+        thresholds: best.thresholds,
         history,
-        best_epoch,
+        best_epoch: best.epoch,
         train_rows: fit.len(),
         validation_rows: val.len(),
         steps: step,
+        validation: val_index.into_iter().zip(best.probs).collect(),
     })
 }
 
@@ -665,6 +689,10 @@ mod tests {
     use candle_transformers::models::bert::BertModel;
 
     fn tiny_trainable(head: &LinearHead) -> (Trainable, BertModel) {
+        tiny_trainable_on(head, &Device::Cpu)
+    }
+
+    fn tiny_trainable_on(head: &LinearHead, device: &Device) -> (Trainable, BertModel) {
         let (config, tensors, _) = tiny::parts(16);
         let shape = BertShape {
             num_hidden_layers: config.num_hidden_layers,
@@ -674,12 +702,59 @@ mod tests {
             hidden_act: "gelu".into(),
             pad_token_id: config.pad_token_id as u32,
         };
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
         let reference = BertModel::load(vb, &config).unwrap();
         (
-            Trainable::new(shape, tensors, head, &Device::Cpu).unwrap(),
+            Trainable::new(shape, tensors, head, device).unwrap(),
             reference,
         )
+    }
+
+    /// Fine-tuning on a CUDA GPU follows the CPU run: same losses epoch by epoch, same best
+    /// epoch, same head and encoder to float tolerance (the kernels sum in another order, so
+    /// bits differ). Compiled only with `--features cuda`; there it needs a GPU.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_finetuning_follows_the_cpu_run() {
+        let cuda = crate::device::cuda_for_tests();
+        let (_, _, info) = tiny::parts(16);
+        let run = |device: &Device| {
+            let (model, _) = tiny_trainable_on(&zero_head(info.dim), device);
+            let mut opts = toy_options();
+            opts.epochs = 3;
+            let done = finetune(model, &toy_examples(), &opts, &mut |_| {}).unwrap();
+            let weights = done.model.encoder_tensors().unwrap()
+                ["encoder.layer.0.attention.self.query.weight"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let head = done.model.head().unwrap();
+            (done.history, done.best_epoch, weights, head)
+        };
+        let (h_cpu, best_cpu, w_cpu, head_cpu) = run(&Device::Cpu);
+        let (h_gpu, best_gpu, w_gpu, head_gpu) = run(&cuda);
+        assert_eq!(best_cpu, best_gpu);
+        assert_eq!(h_cpu.len(), h_gpu.len());
+        for (a, b) in h_cpu.iter().zip(&h_gpu) {
+            for (x, y) in [
+                (a.train_loss, b.train_loss),
+                (a.validation_loss, b.validation_loss),
+            ] {
+                assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-3), "{a:?} vs {b:?}");
+            }
+        }
+        let max_diff = |x: &[f32], y: &[f32]| {
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max)
+        };
+        assert!(max_diff(&w_cpu, &w_gpu) < 1e-3, "encoder weights drifted");
+        for (a, b) in head_cpu.weights.iter().zip(&head_gpu.weights) {
+            assert!(max_diff(a, b) < 1e-3, "head weights drifted");
+        }
+        assert!(max_diff(&head_cpu.bias, &head_gpu.bias) < 1e-3);
     }
 
     fn zero_head(dim: usize) -> LinearHead {
@@ -784,6 +859,41 @@ mod tests {
         assert!(moved("encoder.layer.0.attention.self.query.weight") > 0.0);
         assert!(moved("embeddings.LayerNorm.weight") > 0.0);
         assert_eq!(moved("embeddings.word_embeddings.weight"), 0.0);
+    }
+
+    #[test]
+    fn validation_scores_are_the_best_epochs_and_give_its_thresholds() {
+        let (_, _, info) = tiny::parts(16);
+        let (model, _) = tiny_trainable(&zero_head(info.dim));
+        let examples = toy_examples();
+        let mut opts = toy_options();
+        opts.epochs = 3;
+        let done = finetune(model, &examples, &opts, &mut |_| {}).unwrap();
+        assert_eq!(done.validation.len(), done.validation_rows);
+        // Whole documents, each row once, none of them trained on.
+        let rows: std::collections::BTreeSet<usize> =
+            done.validation.iter().map(|(i, _)| *i).collect();
+        assert_eq!(rows.len(), done.validation_rows);
+        assert_eq!(done.train_rows + done.validation_rows, examples.len());
+        for &i in &rows {
+            let doc = &examples[i].group;
+            assert!(examples
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| &e.group == doc)
+                .all(|(j, _)| rows.contains(&j)));
+        }
+        // The restored model scores them as stored, and the thresholds come from them.
+        let refs: Vec<&Example> = done.validation.iter().map(|(i, _)| &examples[*i]).collect();
+        let again = done.model.predict(&refs, opts.batch_rows).unwrap();
+        for f in Frame::ALL {
+            let p: Vec<f64> = done.validation.iter().map(|(_, p)| p[f.index()]).collect();
+            let y: Vec<bool> = refs.iter().map(|e| e.labels.contains(f)).collect();
+            assert_eq!(best_threshold(&p, &y), done.thresholds[f.index()], "{f}");
+            for (a, b) in p.iter().zip(&again) {
+                assert!((a - b[f.index()]).abs() < 1e-6, "{a} vs {}", b[f.index()]);
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! lexicon, zero-shot); without, it runs grouped 5-fold cross-validation of all three on
 //! `datasets/annotations` (folds by document, head re-trained inside each fold with its own
 //! inner cross-validation) and writes `eval/results/<date>-<model>.{json,md}` stamped with the
-//! model, head and data hashes. Either way it reports per-frame precision/recall/F1/support,
+//! model, head and data hashes, plus the head's out-of-fold scores
+//! (`<date>-<model>.scores.jsonl`, see [`write_scores`]). Either way it reports per-frame precision/recall/F1/support,
 //! micro and macro F1, subset accuracy, Hamming loss and per-frame ECE, as JSON (stable keys)
 //! or Markdown on stdout.
 
@@ -17,6 +18,7 @@ use crate::dataset::read_gold;
 use crate::embed::{embed_texts, EmbedOptions};
 use crate::metrics::{evaluate, Report};
 use crate::settings::Settings;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,6 +45,22 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
         }
         Method::Head | Method::Zeroshot => {
             let loaded = load_encoder(&args.encoder, settings)?;
+            // A fine-tuned model's head file carries no trained zero-shot thresholds (the
+            // baseline is defined on the frozen base encoder), so scoring it would report a
+            // baseline at arbitrary cuts.
+            if method == Method::Zeroshot && super::finetune::is_model_dir(&loaded.model.dir) {
+                return Err(CommandError::Input(format!(
+                    "the zero-shot baseline is defined on a base encoder, not on the fine-tuned \
+                     model {}; run it with --model {} (or --model minilm)",
+                    loaded.model.spec.name,
+                    loaded
+                        .model
+                        .spec
+                        .name
+                        .strip_suffix("-finetuned")
+                        .unwrap_or("minilm")
+                )));
+            }
             let (head_path, head) =
                 super::load_classifier(args.head.as_deref(), &loaded, settings)?;
             let opts = EmbedOptions {
@@ -126,6 +144,46 @@ fn print_report(
             );
         }
     }
+}
+
+/// One row of an out-of-fold scores file (see [`write_scores`]).
+pub struct ScoreRow<'a> {
+    pub id: &'a str,
+    pub fold: usize,
+    /// `test` (the outer held-out fold) or `validation` (an inner split a model chose its
+    /// thresholds or stopping point on).
+    pub split: &'static str,
+    pub gold: LabelSet,
+    pub scores: FrameScores,
+    pub predicted: Option<LabelSet>,
+}
+
+/// Write `<stem>.scores.jsonl` beside a results file: one line per scored paragraph, by
+/// annotation id (no corpus text), with its fold, gold labels, probabilities and predicted
+/// labels. The results file gives the figures; this one lets a reader check them, draw
+/// precision-recall curves or compare threshold policies and ensembles without training.
+pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<(), CommandError> {
+    use crate::classify::Frame;
+    super::write_atomically(path, |w| {
+        for r in rows {
+            let scores: serde_json::Map<String, serde_json::Value> = Frame::ALL
+                .iter()
+                .map(|f| (f.name().to_string(), r.scores.get(*f).into()))
+                .collect();
+            let mut line = serde_json::json!({
+                "id": r.id,
+                "fold": r.fold,
+                "split": r.split,
+                "gold": r.gold.names(),
+                "scores": scores,
+            });
+            if let Some(p) = r.predicted {
+                line["predicted"] = p.names().into();
+            }
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
 }
 
 /// Grouped k-fold cross-validation of every method on the annotations.
@@ -289,6 +347,17 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
     super::write_atomically(&dir.join(format!("{stem}.md")), |w| {
         std::io::Write::write_all(w, md.as_bytes())
     })?;
+    let score_rows: Vec<ScoreRow> = (0..n)
+        .map(|i| ScoreRow {
+            id: &data.labelled[i].paragraph.id,
+            fold: folds[i],
+            split: "test",
+            gold: set.y[i],
+            scores: head_scores[i],
+            predicted: Some(head_labels[i]),
+        })
+        .collect();
+    write_scores(&dir.join(format!("{stem}.scores.jsonl")), &score_rows)?;
     match args.format {
         ReportFormat::Json => print!("{json_text}"),
         ReportFormat::Markdown => print!("{md}"),

@@ -9,8 +9,14 @@
 //! `--model DIR`; `eval --finetune` runs the grouped 5-fold cross-validation of the
 //! committed results with fine-tuning inside each fold and scores the held-out fold through
 //! the ordinary embedding path (windows and all), writing
-//! `eval/results/<date>-<model>-finetuned.{json,md}`.
+//! `eval/results/<date>-<model>-finetuned.{json,md}` and the out-of-fold scores, with each
+//! fold's validation rows and the probabilities its thresholds were chosen from
+//! (`.scores.jsonl`).
+//!
+//! Zero-shot thresholds are not trained for a fine-tuned model (the baseline belongs to the
+//! frozen base encoder); `eval --method zeroshot` refuses one.
 
+use super::eval::{write_scores, ScoreRow};
 use super::train::{load_training_data, TrainingData};
 use super::{load_encoder, progress_bar, write_json, CommandError, LoadedEncoder};
 use crate::classify::finetune::{
@@ -347,6 +353,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
     let mut scores = vec![FrameScores::default(); n];
     let mut labels = vec![LabelSet::default(); n];
     let mut fold_records = Vec::new();
+    let mut validation_rows = Vec::new();
     for f in 0..cv.folds {
         let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
         let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
@@ -363,6 +370,18 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
             let (s, l) = head.predict(&head_features(&v.vector, t, &data.lexicon));
             scores[i] = s;
             labels[i] = l;
+        }
+        for (k, p) in &tuned.validation {
+            let i = train[*k];
+            let s = FrameScores([p[0] as f32, p[1] as f32, p[2] as f32, p[3] as f32]);
+            validation_rows.push(ScoreRow {
+                id: &data.labelled[i].paragraph.id,
+                fold: f,
+                split: "validation",
+                gold: set.y[i],
+                scores: s,
+                predicted: Some(s.labels(&tuned.thresholds)),
+            });
         }
         fold_records.push(serde_json::json!({
             "fold": f,
@@ -429,6 +448,21 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         .clone()
         .unwrap_or_else(|| settings.home.join("eval").join("results"));
     write_json(&dir.join(format!("{date}-{name}.json")), &result)?;
+    let mut score_rows: Vec<ScoreRow> = (0..n)
+        .map(|i| ScoreRow {
+            id: &data.labelled[i].paragraph.id,
+            fold: folds[i],
+            split: "test",
+            gold: set.y[i],
+            scores: scores[i],
+            predicted: Some(labels[i]),
+        })
+        .collect();
+    score_rows.extend(validation_rows);
+    write_scores(
+        &dir.join(format!("{date}-{name}.scores.jsonl")),
+        &score_rows,
+    )?;
     let md_path = dir.join(format!("{date}-{name}.md"));
     super::write_atomically(&md_path, |w| std::io::Write::write_all(w, md.as_bytes()))?;
     match args.format {

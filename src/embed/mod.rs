@@ -651,11 +651,15 @@ pub mod tiny {
 
     /// A 2-layer, 32-wide BERT whose window is `max_tokens` tokens, on candle.
     pub fn encoder(max_tokens: usize) -> BertEncoder {
+        encoder_on(max_tokens, &Device::Cpu)
+    }
+
+    /// The same tiny BERT on `device` (the GPU tests compare it with the CPU).
+    pub fn encoder_on(max_tokens: usize, device: &Device) -> BertEncoder {
         let (config, tensors, info) = parts(max_tokens);
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let model = BertModel::load(vb, &config).expect("tiny BERT tensors match its config");
-        BertEncoder::from_parts(model, tokenizer(), device, info)
+        BertEncoder::from_parts(model, tokenizer(), device.clone(), info)
     }
 
     /// The same tiny BERT (same weights) on the fast CPU path.
@@ -671,6 +675,67 @@ pub mod tiny {
             .expect("tiny BERT tensors match its config");
         info.fingerprint = cpu::fingerprint(info.fingerprint, precision);
         cpu::FastEncoder::from_parts(model, tokenizer(), info)
+    }
+}
+
+/// The GPU path against the CPU. Compiled only with `--features cuda`; there these tests
+/// need a CUDA GPU and fail, saying so, without one.
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    use super::*;
+
+    const TEXTS: [&str; 4] = [
+        "The Security Council calls upon Member States to prevent trafficking.",
+        "security",
+        // Longer than the tiny models' 16-token window: exercises the windowed path.
+        "The Security Council calls upon Member States to prevent trafficking and the \
+         council calls upon the states to prevent the trafficking of the member states \
+         and calls upon the council.",
+        "Member States",
+    ];
+
+    fn agree(cpu: &dyn Encoder, gpu: &dyn Encoder) {
+        // A small token budget forces several batches; one item per batch on the CPU side.
+        let batched = EmbedOptions {
+            batch_tokens: 40,
+            window_overlap: 4,
+        };
+        let single = EmbedOptions {
+            batch_tokens: 1,
+            window_overlap: 4,
+        };
+        let a = embed_texts(cpu, &TEXTS, &single).unwrap();
+        let b = embed_texts(gpu, &TEXTS, &batched).unwrap();
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            let dot: f32 = x.vector.iter().zip(&y.vector).map(|(p, q)| p * q).sum();
+            let diff = x
+                .vector
+                .iter()
+                .zip(&y.vector)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                dot > 0.99999 && diff < 1e-4,
+                "cosine {dot}, max diff {diff}"
+            );
+            assert_eq!((x.tokens, x.windows), (y.tokens, y.windows));
+        }
+    }
+
+    #[test]
+    fn cuda_bert_gives_the_cpu_vectors() {
+        let cuda = crate::device::cuda_for_tests();
+        agree(&tiny::encoder(16), &tiny::encoder_on(16, &cuda));
+    }
+
+    #[test]
+    fn cuda_mpnet_gives_the_cpu_vectors() {
+        let cuda = crate::device::cuda_for_tests();
+        agree(
+            &mpnet::tiny::encoder(16),
+            &mpnet::tiny::encoder_on(16, &cuda),
+        );
     }
 }
 

@@ -319,6 +319,11 @@ pub mod tiny {
     use std::collections::HashMap;
 
     pub fn encoder(max_tokens: usize) -> MpnetEncoder {
+        encoder_on(max_tokens, &Device::Cpu)
+    }
+
+    /// The same tiny MPNet on `device` (the GPU tests compare it with the CPU).
+    pub fn encoder_on(max_tokens: usize, device: &Device) -> MpnetEncoder {
         let vocab = super::super::tiny::tokenizer().get_vocab_size(true);
         let config = MpnetConfig {
             vocab_size: vocab,
@@ -357,7 +362,7 @@ pub mod tiny {
             "encoder.relative_attention_bias.weight".into(),
             Tensor::from_vec(bias, (32, 4), &Device::Cpu).expect("shape matches data"),
         );
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let model = MpnetModel::load(vb, &config).expect("tiny MPNet tensors match its config");
         let info = EncoderInfo {
             name: "tiny-mpnet".into(),
@@ -368,7 +373,7 @@ pub mod tiny {
             pad_id: 0,
             fingerprint: "tiny-mpnet-seed-1".into(),
         };
-        MpnetEncoder::from_parts(model, super::super::tiny::tokenizer(), Device::Cpu, info)
+        MpnetEncoder::from_parts(model, super::super::tiny::tokenizer(), device.clone(), info)
     }
 }
 
