@@ -49,16 +49,11 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
             // baseline is defined on the frozen base encoder), so scoring it would report a
             // baseline at arbitrary cuts.
             if method == Method::Zeroshot && super::finetune::is_model_dir(&loaded.model.dir) {
+                let name = &loaded.model.spec.name;
                 return Err(CommandError::Input(format!(
                     "the zero-shot baseline is defined on a base encoder, not on the fine-tuned \
-                     model {}; run it with --model {} (or --model minilm)",
-                    loaded.model.spec.name,
-                    loaded
-                        .model
-                        .spec
-                        .name
-                        .strip_suffix("-finetuned")
-                        .unwrap_or("minilm")
+                     model {name}; run it with --model {}",
+                    name.strip_suffix("-finetuned").unwrap_or("minilm")
                 )));
             }
             let (head_path, head) =
