@@ -61,6 +61,12 @@ fn frameshift() -> Command {
     cmd
 }
 
+/// Run a command that must be refused and give its stderr, so the test can check it says why.
+fn refusal(cmd: &mut Command) -> String {
+    let out = cmd.assert().failure().get_output().stderr.clone();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Every 25th committed annotation (about 80, from many documents): enough for a
 /// validation split of whole documents, small enough for a test.
 fn annotation_subset(dir: &Path) {
@@ -151,17 +157,13 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
     }
 
     // Its head belongs to the fine-tuned encoder: the base model refuses it.
-    let refused = frameshift()
-        .arg("label")
-        .arg("--head")
-        .arg(a.join("head.json"))
-        .arg(&text)
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
-    let message = String::from_utf8_lossy(&refused);
+    let message = refusal(
+        frameshift()
+            .arg("label")
+            .arg("--head")
+            .arg(a.join("head.json"))
+            .arg(&text),
+    );
     assert!(
         message.contains("was trained on encoder minilm-finetuned"),
         "unexpected refusal: {message}"
@@ -175,17 +177,13 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
         "{\"text\": \"The Council condemns the terrorist attacks.\", \"labels\": [\"security\"]}\n",
     )
     .unwrap();
-    let refused = frameshift()
-        .args(["eval", "--method", "zeroshot", "--gold"])
-        .arg(&gold)
-        .arg("--model")
-        .arg(&a)
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
-    let message = String::from_utf8_lossy(&refused);
+    let message = refusal(
+        frameshift()
+            .args(["eval", "--method", "zeroshot", "--gold"])
+            .arg(&gold)
+            .arg("--model")
+            .arg(&a),
+    );
     assert!(
         message.contains("zero-shot baseline is defined on a base encoder")
             && message.contains("--model minilm"),

@@ -153,6 +153,36 @@ pub struct ScoreRow<'a> {
     pub predicted: Option<LabelSet>,
 }
 
+/// The `test` rows of a scores file: every annotation once, scored by the model that did
+/// not see its fold. The arguments are parallel, indexed by annotation.
+pub fn test_score_rows<'a>(
+    labelled: &'a [crate::dataset::Labelled],
+    folds: &[usize],
+    gold: &[LabelSet],
+    scores: &[FrameScores],
+    predicted: &[LabelSet],
+) -> Vec<ScoreRow<'a>> {
+    let n = labelled.len();
+    assert!(
+        [folds.len(), gold.len(), scores.len(), predicted.len()]
+            .iter()
+            .all(|&len| len == n),
+        "scores rows: the arguments are not parallel"
+    );
+    labelled
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ScoreRow {
+            id: &l.paragraph.id,
+            fold: folds[i],
+            split: "test",
+            gold: gold[i],
+            scores: scores[i],
+            predicted: Some(predicted[i]),
+        })
+        .collect()
+}
+
 /// Write `<stem>.scores.jsonl` beside a results file: one line per scored paragraph, by
 /// annotation id (no corpus text), with its fold, gold labels, probabilities and predicted
 /// labels. The results file gives the figures; this one lets a reader check them, draw
@@ -342,16 +372,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
     super::write_atomically(&dir.join(format!("{stem}.md")), |w| {
         std::io::Write::write_all(w, md.as_bytes())
     })?;
-    let score_rows: Vec<ScoreRow> = (0..n)
-        .map(|i| ScoreRow {
-            id: &data.labelled[i].paragraph.id,
-            fold: folds[i],
-            split: "test",
-            gold: set.y[i],
-            scores: head_scores[i],
-            predicted: Some(head_labels[i]),
-        })
-        .collect();
+    let score_rows = test_score_rows(&data.labelled, &folds, &set.y, &head_scores, &head_labels);
     write_scores(&dir.join(format!("{stem}.scores.jsonl")), &score_rows)?;
     match args.format {
         ReportFormat::Json => print!("{json_text}"),

@@ -16,7 +16,7 @@
 //! Zero-shot thresholds are not trained for a fine-tuned model (the baseline belongs to the
 //! frozen base encoder); `eval --method zeroshot` refuses one.
 
-use super::eval::{write_scores, ScoreRow};
+use super::eval::{test_score_rows, write_scores, ScoreRow};
 use super::train::{load_training_data, TrainingData};
 use super::{load_encoder, progress_bar, write_json, CommandError, LoadedEncoder};
 use crate::classify::finetune::{
@@ -448,16 +448,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         .clone()
         .unwrap_or_else(|| settings.home.join("eval").join("results"));
     write_json(&dir.join(format!("{date}-{name}.json")), &result)?;
-    let mut score_rows: Vec<ScoreRow> = (0..n)
-        .map(|i| ScoreRow {
-            id: &data.labelled[i].paragraph.id,
-            fold: folds[i],
-            split: "test",
-            gold: set.y[i],
-            scores: scores[i],
-            predicted: Some(labels[i]),
-        })
-        .collect();
+    let mut score_rows = test_score_rows(&data.labelled, &folds, &set.y, &scores, &labels);
     score_rows.extend(validation_rows);
     write_scores(
         &dir.join(format!("{date}-{name}.scores.jsonl")),
