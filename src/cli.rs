@@ -225,6 +225,12 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
     pub format: ReportFormat,
 
+    /// With --gold: also write, per gold line (by line number, no text), the gold and
+    /// predicted labels and, for the head, its four probabilities, as JSONL to FILE; shows
+    /// which paragraphs were missed.
+    #[arg(long, value_name = "FILE", requires = "gold")]
+    pub scores: Option<PathBuf>,
+
     /// Trained head to use (default: weights/heads/<model>.json).
     #[arg(long, value_name = "FILE")]
     pub head: Option<PathBuf>,

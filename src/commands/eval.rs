@@ -37,11 +37,13 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
     let truth: Vec<LabelSet> = gold.items.iter().map(|g| g.labels).collect();
 
-    let (report, head_sha) = match method {
+    // Every method gives labels; the head also gives probabilities (for ECE and the
+    // scores file).
+    let (predicted, scores, head_sha): (Vec<LabelSet>, Option<Vec<FrameScores>>, _) = match method {
         Method::Lexicon => {
             let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
-            let predicted: Vec<LabelSet> = texts.iter().map(|t| lexicon.classify(t)).collect();
-            (evaluate(&truth, &predicted, None), None)
+            let predicted = texts.iter().map(|t| lexicon.classify(t)).collect();
+            (predicted, None, None)
         }
         Method::Head | Method::Zeroshot => {
             let loaded = load_encoder(&args.encoder, settings)?;
@@ -63,35 +65,70 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                 window_overlap: args.encoder.window_overlap,
             };
             let vectors = embed_texts(loaded.encoder.as_ref(), &texts, &opts)?;
-            let report = if method == Method::Head {
+            let head_sha = Some(file_sha256(&head_path)?);
+            if method == Method::Head {
                 let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) = vectors
                     .iter()
                     .zip(&texts)
                     .map(|(v, t)| head.predict(&v.vector, t))
                     .unzip();
-                evaluate(&truth, &predicted, Some(&scores))
+                (predicted, Some(scores), head_sha)
             } else {
                 let zs = ZeroShot::build(
                     loaded.encoder.as_ref(),
                     &settings.datasets_dir().join("frames.toml"),
                 )?;
-                let predicted: Vec<LabelSet> = vectors
+                let predicted = vectors
                     .iter()
                     .map(|v| {
                         FrameScores(zs.scores(&quantize_for_reproducibility(&v.vector)))
                             .labels(&head.file.zeroshot_thresholds)
                     })
                     .collect();
-                evaluate(&truth, &predicted, None)
-            };
-            (report, Some(file_sha256(&head_path)?))
+                (predicted, None, head_sha)
+            }
         }
     };
+    let report = evaluate(&truth, &predicted, scores.as_deref());
+    if let Some(path) = &args.scores {
+        write_gold_scores(path, &gold.items, &predicted, scores.as_deref())?;
+    }
     print_report(args.format, method, gold_path, &report, head_sha.as_deref());
     Ok(if gold.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Write what `eval --gold --scores FILE` promises: one JSONL line per scored gold line, in
+/// the gold file's order, with its line number, gold and predicted labels and (for the head)
+/// the four probabilities. No text: the reader has the gold file; this says which of its
+/// lines were missed, and lets thresholds be studied without embedding again.
+fn write_gold_scores(
+    path: &Path,
+    items: &[crate::dataset::GoldItem],
+    predicted: &[LabelSet],
+    scores: Option<&[FrameScores]>,
+) -> Result<(), CommandError> {
+    use crate::classify::Frame;
+    super::write_atomically(path, |w| {
+        for (i, item) in items.iter().enumerate() {
+            let mut line = serde_json::json!({
+                "line": item.line,
+                "gold": item.labels.names(),
+                "predicted": predicted[i].names(),
+            });
+            if let Some(scores) = scores {
+                let frames: serde_json::Map<String, serde_json::Value> = Frame::ALL
+                    .iter()
+                    .map(|f| (f.name().to_string(), scores[i].get(*f).into()))
+                    .collect();
+                line["scores"] = frames.into();
+            }
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
     })
 }
 

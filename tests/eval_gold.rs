@@ -1,0 +1,196 @@
+//! `frameshift eval --gold FILE`, the command the external check runs, end to end: the JSON
+//! carries the keys the issue names, its figures follow from the per-line labels written by
+//! `--scores`, a malformed line is reported and skipped (exit 1, the rest still scored),
+//! and the head's labels are its probabilities cut at the committed head's thresholds.
+//! The gold sentences are written for this test (no corpus text). The head method needs the
+//! real MiniLM weights (fails saying how to get them); the lexicon method needs nothing.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const FRAMES: [&str; 4] = ["security", "crime", "human_rights", "gender"];
+
+/// Labelled against ../shared/codebook.md; line 4 is malformed on purpose.
+const GOLD: &str = r#"{"text": "Condemns in the strongest terms the terrorist attacks carried out by armed groups and reaffirms that terrorism constitutes one of the most serious threats to international peace and security.", "labels": ["security"]}
+{"text": "Calls upon Member States to criminalize trafficking in persons, to investigate and prosecute traffickers, and to strengthen cooperation among law enforcement and judicial authorities.", "labels": ["crime"], "annotator": "test"}
+{"text": "Stresses that all parties must respect and protect the human rights of refugees and internally displaced persons, including their right to life and to freedom from torture.", "labels": ["human_rights"]}
+this line is not JSON
+{"text": "Encourages Member States to appoint gender advisers and to integrate a gender perspective into their national action plans, in line with resolution 1325 (2000).", "labels": ["gender"]}
+{"text": "Decides to remain actively seized of the matter.", "labels": []}
+
+{"text": "Requests the Secretary-General to submit a report on the implementation of this resolution within ninety days.", "labels": []}
+{"text": "Reaffirms that victims of trafficking are entitled to protection and assistance with full respect for their human rights, and should not be penalized for acts they were compelled to commit.", "labels": ["human_rights"]}
+{"text": "Decides that all States shall freeze without delay the funds of individuals and entities on the ISIL (Da'esh) and Al-Qaida sanctions list.", "labels": ["security"]}
+{"text": "Calls upon States to counter violent extremism and the flow of foreign terrorist fighters in accordance with international law, in particular international human rights law, refugee law and humanitarian law.", "labels": ["security", "human_rights"]}
+"#;
+
+/// The gold file's scored lines (1-based), i.e. all but the malformed and the blank one.
+const SCORED_LINES: [u64; 9] = [1, 2, 3, 5, 6, 8, 9, 10, 11];
+
+fn names(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .expect("a label array")
+        .iter()
+        .map(|s| s.as_str().expect("a label name").to_string())
+        .collect()
+}
+
+/// Run `eval --gold` with `method` and give its JSON report and the `--scores` rows.
+fn eval_gold(method: &str, dir: &Path) -> (Value, Vec<Value>) {
+    let gold = dir.join("gold.jsonl");
+    std::fs::write(&gold, GOLD).unwrap();
+    let scores = dir.join(format!("{method}.scores.jsonl"));
+    let mut cmd = common::frameshift_on(&common::minilm());
+    let out = cmd
+        .env("FRAMESHIFT_HOME", common::repo_root())
+        .args(["eval", "--format", "json", "--method", method, "--gold"])
+        .arg(&gold)
+        .arg("--scores")
+        .arg(&scores)
+        .assert()
+        // The malformed line makes the run fail at the end, after scoring the rest.
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gold.jsonl:4: skipped"),
+        "the malformed line is not reported: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("eval prints JSON");
+    let rows: Vec<Value> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    (report, rows)
+}
+
+/// The report's figures, recomputed from the gold and predicted labels of the scores rows.
+fn check_report_follows_from_rows(report: &Value, rows: &[Value]) {
+    let lines: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(
+        lines, SCORED_LINES,
+        "one row per scored gold line, in order"
+    );
+    assert_eq!(report["n"], SCORED_LINES.len());
+    let (mut tp_all, mut fp_all, mut fn_all, mut f1_sum) = (0usize, 0usize, 0usize, 0.0);
+    for frame in FRAMES {
+        let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
+        for r in rows {
+            let gold = names(&r["gold"]).contains(frame);
+            let predicted = names(&r["predicted"]).contains(frame);
+            match (gold, predicted) {
+                (true, true) => tp += 1,
+                (false, true) => fp += 1,
+                (true, false) => fneg += 1,
+                (false, false) => {}
+            }
+        }
+        let m = &report["per_frame"][frame];
+        let precision = if tp + fp == 0 {
+            0.0
+        } else {
+            tp as f64 / (tp + fp) as f64
+        };
+        let recall = if tp + fneg == 0 {
+            0.0
+        } else {
+            tp as f64 / (tp + fneg) as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        assert_eq!(m["support"], tp + fneg, "{frame} support");
+        for (key, want) in [("precision", precision), ("recall", recall), ("f1", f1)] {
+            let got = m[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{frame}.{key} missing"));
+            assert!((got - want).abs() < 1e-12, "{frame}.{key}: {got} vs {want}");
+        }
+        tp_all += tp;
+        fp_all += fp;
+        fn_all += fneg;
+        f1_sum += f1;
+    }
+    let macro_f1 = report["macro_f1"].as_f64().expect("top-level macro_f1");
+    assert!(
+        (macro_f1 - f1_sum / 4.0).abs() < 1e-12,
+        "macro_f1 {macro_f1}"
+    );
+    let micro_f1 = report["micro_f1"].as_f64().expect("top-level micro_f1");
+    let want_micro = 2.0 * tp_all as f64 / (2 * tp_all + fp_all + fn_all) as f64;
+    assert!((micro_f1 - want_micro).abs() < 1e-12, "micro_f1 {micro_f1}");
+    let exact = rows
+        .iter()
+        .filter(|r| names(&r["gold"]) == names(&r["predicted"]))
+        .count();
+    let subset = report["subset_accuracy"].as_f64().unwrap();
+    assert!((subset - exact as f64 / rows.len() as f64).abs() < 1e-12);
+    assert!(report["hamming_loss"].as_f64().is_some());
+    // The gold labels are read as written.
+    assert_eq!(
+        names(&rows[8]["gold"]),
+        BTreeSet::from(["security".into(), "human_rights".into()])
+    );
+    assert!(names(&rows[4]["gold"]).is_empty());
+}
+
+#[test]
+fn eval_gold_lexicon_reports_figures_that_follow_from_its_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, rows) = eval_gold("lexicon", tmp.path());
+    assert_eq!(report["method"], "lexicon");
+    check_report_follows_from_rows(&report, &rows);
+    // The lexicon gives no probabilities: no scores and no calibration figure.
+    assert!(rows.iter().all(|r| r.get("scores").is_none()));
+    assert!(report["per_frame"]["security"]["ece"].is_null());
+}
+
+#[test]
+fn eval_gold_head_labels_are_its_probabilities_at_the_committed_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, rows) = eval_gold("head", tmp.path());
+    assert_eq!(report["method"], "head");
+    check_report_follows_from_rows(&report, &rows);
+    let head_path = common::repo_root().join("weights/heads/minilm.json");
+    let head: Value = serde_json::from_slice(&std::fs::read(&head_path).unwrap()).unwrap();
+    let sha = frameshift::weights::sha256_file(&head_path).unwrap();
+    assert_eq!(
+        report["head_sha256"],
+        sha.as_str(),
+        "the report names the head it used"
+    );
+    for f in head["head"]["frames"].as_array().unwrap() {
+        let frame = f["frame"].as_str().unwrap();
+        let threshold = f["threshold"].as_f64().unwrap() as f32;
+        for r in &rows {
+            let p = r["scores"][frame]
+                .as_f64()
+                .expect("a probability per frame");
+            assert!((0.0..=1.0).contains(&p), "{frame}: {p}");
+            assert_eq!(
+                names(&r["predicted"]).contains(frame),
+                p as f32 >= threshold,
+                "line {}: {frame} at {p} against threshold {threshold}",
+                r["line"]
+            );
+        }
+        assert!(
+            report["per_frame"][frame]["ece"].as_f64().is_some(),
+            "{frame} ECE"
+        );
+    }
+    // Sentences this plain are the head's easy cases; a head that misses most of them is
+    // broken (the committed head scores macro-F1 0.81 on held-out annotated paragraphs).
+    let micro = report["micro_f1"].as_f64().unwrap();
+    assert!(
+        micro >= 0.7,
+        "micro-F1 {micro} on plain sentences: {report}"
+    );
+}
