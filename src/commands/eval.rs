@@ -101,6 +101,16 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
     })
 }
 
+/// The four probabilities of a scores file's line, by frame name.
+fn scores_json(scores: &FrameScores) -> serde_json::Value {
+    use crate::classify::Frame;
+    Frame::ALL
+        .iter()
+        .map(|f| (f.name().to_string(), scores.get(*f).into()))
+        .collect::<serde_json::Map<String, serde_json::Value>>()
+        .into()
+}
+
 /// Write what `eval --gold --scores FILE` promises: one JSONL line per scored gold line, in
 /// the gold file's order, with its line number, gold and predicted labels and (for the head)
 /// the four probabilities. No text: the reader has the gold file; this says which of its
@@ -111,7 +121,6 @@ fn write_gold_scores(
     predicted: &[LabelSet],
     scores: Option<&[FrameScores]>,
 ) -> Result<(), CommandError> {
-    use crate::classify::Frame;
     super::write_atomically(path, |w| {
         for (i, item) in items.iter().enumerate() {
             let mut line = serde_json::json!({
@@ -120,11 +129,7 @@ fn write_gold_scores(
                 "predicted": predicted[i].names(),
             });
             if let Some(scores) = scores {
-                let frames: serde_json::Map<String, serde_json::Value> = Frame::ALL
-                    .iter()
-                    .map(|f| (f.name().to_string(), scores[i].get(*f).into()))
-                    .collect();
-                line["scores"] = frames.into();
+                line["scores"] = scores_json(&scores[i]);
             }
             writeln!(w, "{line}")?;
         }
@@ -225,19 +230,14 @@ pub fn test_score_rows<'a>(
 /// labels. The results file gives the figures; this one lets a reader check them, draw
 /// precision-recall curves or compare threshold policies and ensembles without training.
 pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<(), CommandError> {
-    use crate::classify::Frame;
     super::write_atomically(path, |w| {
         for r in rows {
-            let scores: serde_json::Map<String, serde_json::Value> = Frame::ALL
-                .iter()
-                .map(|f| (f.name().to_string(), r.scores.get(*f).into()))
-                .collect();
             let mut line = serde_json::json!({
                 "id": r.id,
                 "fold": r.fold,
                 "split": r.split,
                 "gold": r.gold.names(),
-                "scores": scores,
+                "scores": scores_json(&r.scores),
             });
             if let Some(p) = r.predicted {
                 line["predicted"] = p.names().into();
