@@ -248,6 +248,12 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with = "gold")]
     pub finetune: bool,
 
+    /// Cross-validate an ensemble of this model's head and a fine-tuned model, given by the
+    /// scores file its `eval --finetune` run wrote (same annotations and seed); writes
+    /// `<date>-<model>+<other>.{json,md,scores.jsonl}`. Needs no fine-tuning: minutes.
+    #[arg(long, value_name = "SCORES", conflicts_with_all = ["gold", "finetune"])]
+    pub ensemble_with: Option<PathBuf>,
+
     /// Most fine-tuning epochs per fold with --finetune (default 4).
     #[arg(long, value_name = "N", requires = "finetune")]
     pub epochs: Option<usize>,

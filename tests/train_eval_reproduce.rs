@@ -61,10 +61,18 @@ fn check_train_reproduces_committed_head(model: &str) {
 }
 
 fn check_eval_reproduces_committed_results(model: &str) {
-    let latest = latest_results(model);
+    check_eval_reproduces(model, model, &[]);
+}
+
+/// `eval --model <model> <extra>` reproduces the newest committed `<date>-<name>.json`, and
+/// its scores file the committed one.
+fn check_eval_reproduces(model: &str, name: &str, extra: &[std::ffi::OsString]) {
+    let latest = latest_results(name);
     let dir = tempfile::tempdir().unwrap();
     let out = frameshift(model)
-        .args(["eval", "--model", model, "--results"])
+        .args(["eval", "--model", model])
+        .args(extra)
+        .arg("--results")
         .arg(dir.path())
         .assert()
         .success()
@@ -147,6 +155,14 @@ fn eval_cross_validation_reproduces_committed_results() {
 fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
     check_train_reproduces_committed_head("mpnet");
     check_eval_reproduces_committed_results("mpnet");
+    // The ensemble of MPNet's head with the fine-tuned MiniLM, from the committed
+    // fine-tuning cross-validation's scores file (fine-tuning again takes an hour).
+    let tuned = latest_results("minilm-finetuned").with_extension("scores.jsonl");
+    check_eval_reproduces(
+        "mpnet",
+        "mpnet+minilm-finetuned",
+        &["--ensemble-with".into(), tuned.into()],
+    );
 }
 
 /// Issue 4 asks the head to beat both baselines on every frame and on macro-F1. Checked on

@@ -684,28 +684,34 @@ pub fn head_features(vector: &[f32], text: &str, lexicon: &lexicon::Lexicon) -> 
     x
 }
 
+/// Synthetic data for tests: frame f is present when feature f is positive; 240 rows from
+/// 30 documents.
+#[cfg(test)]
+pub(crate) fn synthetic_set() -> LabelledSet {
+    let mut set = LabelledSet::default();
+    for i in 0..240u32 {
+        let v: Vec<f32> = (0..6)
+            .map(|j| ((i * 37 + j * 101) % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let mut l = LabelSet::default();
+        for f in Frame::ALL {
+            if v[f.index()] > 0.0 {
+                l.insert(f);
+            }
+        }
+        set.x.push(v);
+        set.y.push(l);
+        set.groups.push(format!("doc{}", i % 30));
+    }
+    set
+}
+
 #[cfg(test)]
 mod head_tests {
     use super::*;
 
-    /// Synthetic data: frame f is present when feature f is positive; 30 documents.
     fn synthetic() -> LabelledSet {
-        let mut set = LabelledSet::default();
-        for i in 0..240u32 {
-            let v: Vec<f32> = (0..6)
-                .map(|j| ((i * 37 + j * 101) % 97) as f32 / 48.0 - 1.0)
-                .collect();
-            let mut l = LabelSet::default();
-            for f in Frame::ALL {
-                if v[f.index()] > 0.0 {
-                    l.insert(f);
-                }
-            }
-            set.x.push(v);
-            set.y.push(l);
-            set.groups.push(format!("doc{}", i % 30));
-        }
-        set
+        synthetic_set()
     }
 
     #[test]

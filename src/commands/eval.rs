@@ -27,6 +27,9 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
         if args.finetune {
             return super::finetune::cross_validate(args, settings);
         }
+        if let Some(member) = &args.ensemble_with {
+            return super::ensemble::cross_validate(args, settings, member);
+        }
         return cross_validate(args, settings);
     };
     let gold = read_gold(gold_path)?;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 pub mod analyze;
 pub mod embed;
+pub mod ensemble;
 pub mod eval;
 pub mod finetune;
 pub mod label;
