@@ -300,6 +300,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", requires = "finetune")]
     pub epochs: Option<usize>,
 
+    /// Build the ensemble of --model's head and this fine-tuned model (e.g.
+    /// `--model mpnet --ensemble-with minilm-finetuned`): the head is trained without the
+    /// fine-tuned model's validation documents and the ensemble's thresholds are chosen on
+    /// them. Writes weights/heads/<model>+<other>.json; run it with --model <model>+<other>.
+    #[arg(long, value_name = "MODEL", conflicts_with = "finetune")]
+    pub ensemble_with: Option<String>,
+
     #[command(flatten)]
     pub encoder: EncoderArgs,
 }

@@ -199,3 +199,202 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
         );
     }
 }
+
+/// `frameshift` in a home of its own: the repository's datasets and model registry, the real
+/// weights, and `tuned` as `weights/minilm-finetuned`, so an ensemble naming its members
+/// finds this test's fine-tuned model (not whatever a developer's checkout holds).
+fn frameshift_in(home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("frameshift").unwrap();
+    let weights_root = common::mpnet().dir.parent().unwrap().to_path_buf();
+    // The corpus the annotations refer to stays where the repository's home expects it.
+    let corpus = std::env::var_os("FRAMESHIFT_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    cmd.env("FRAMESHIFT_HOME", home)
+        .env("FRAMESHIFT_CORPUS", corpus)
+        .env("FRAMESHIFT_WEIGHTS_ROOT", weights_root)
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
+        .env_remove("FRAMESHIFT_WEIGHTS")
+        .env_remove("FRAMESHIFT_MODEL")
+        .arg("-q");
+    cmd
+}
+
+fn label_rows(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = cmd
+        .args(["--format", "jsonl"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `train --ensemble-with` builds the runnable ensemble of MPNet's head and a fine-tuned
+/// MiniLM; `label` and `eval --gold` run it as the mean of its members' probabilities at its
+/// own thresholds; rebuilding gives the same bytes; a member on other weights is refused.
+#[test]
+#[cfg(unix)]
+fn ensemble_is_the_mean_of_its_members_and_runs_like_a_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("weights/heads")).unwrap();
+    let repo = common::repo_root();
+    std::os::unix::fs::symlink(repo.join("datasets"), home.join("datasets")).unwrap();
+    std::os::unix::fs::symlink(
+        repo.join("weights/models.toml"),
+        home.join("weights/models.toml"),
+    )
+    .unwrap();
+    train_into(&annotations, &home.join("weights/minilm-finetuned"));
+
+    let build = |out: &Path| {
+        frameshift_in(&home)
+            .args([
+                "train",
+                "--model",
+                "mpnet",
+                "--ensemble-with",
+                "minilm-finetuned",
+            ])
+            .arg("--annotations")
+            .arg(&annotations)
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success();
+    };
+    let record = home.join("weights/heads/mpnet+minilm-finetuned.json");
+    build(&record);
+    let again = tmp.path().join("again.json");
+    build(&again);
+    assert!(
+        std::fs::read(&record).unwrap() == std::fs::read(&again).unwrap(),
+        "two builds of the same ensemble differ"
+    );
+
+    // The record: the MPNet head trained without the fine-tuned model's validation
+    // documents, the fine-tuned model's own head, thresholds chosen on those documents.
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("weights/minilm-finetuned/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(e["name"], "mpnet+minilm-finetuned");
+    let members = e["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["encoder"]["model"], "mpnet");
+    let tuned_head: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("weights/minilm-finetuned/head.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        members[1], tuned_head,
+        "the fine-tuned member is its own head"
+    );
+    assert_eq!(e["validation"]["paragraphs"], manifest["validation_rows"]);
+    let all = e["data"]["paragraphs"].as_u64().unwrap();
+    assert_eq!(
+        members[0]["data"]["paragraphs"].as_u64().unwrap(),
+        all - manifest["validation_rows"].as_u64().unwrap(),
+        "the MPNet member must not train on the validation documents"
+    );
+    let frames = ["security", "crime", "human_rights", "gender"];
+    let thresholds: Vec<f64> = (0..4)
+        .map(|i| e["thresholds"][i].as_f64().unwrap())
+        .collect();
+    assert!(thresholds.iter().all(|t| (0.05..=0.95).contains(t)));
+
+    // `label --model mpnet+minilm-finetuned` = the mean of the members run one by one.
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let both = label_rows(
+        frameshift_in(&home)
+            .args(["label", "--model", "mpnet+minilm-finetuned"])
+            .arg(&text),
+    );
+    let member_head = tmp.path().join("mpnet-member.json");
+    std::fs::write(&member_head, serde_json::to_string(&members[0]).unwrap()).unwrap();
+    let mpnet = label_rows(
+        frameshift_in(&home)
+            .args(["label", "--model", "mpnet", "--head"])
+            .arg(&member_head)
+            .arg(&text),
+    );
+    let tuned = label_rows(
+        frameshift_in(&home)
+            .args(["label", "--model", "minilm-finetuned"])
+            .arg(&text),
+    );
+    assert_eq!(both.len(), 3);
+    for ((b, m), t) in both.iter().zip(&mpnet).zip(&tuned) {
+        for (i, f) in frames.iter().enumerate() {
+            let (pb, pm, pt) = (
+                b["scores"][f].as_f64().unwrap(),
+                m["scores"][f].as_f64().unwrap(),
+                t["scores"][f].as_f64().unwrap(),
+            );
+            assert!(
+                (pb - (pm + pt) / 2.0).abs() < 1e-6,
+                "{f}: ensemble {pb}, members {pm} and {pt}"
+            );
+            let labelled = b["labels"].as_array().unwrap().iter().any(|l| l == f);
+            assert_eq!(labelled, pb >= thresholds[i] - 1e-6, "{f} at {pb}");
+        }
+    }
+
+    // `eval --gold` scores it, naming the ensemble record.
+    let gold = tmp.path().join("gold.jsonl");
+    std::fs::write(
+        &gold,
+        TEXTS
+            .iter()
+            .zip([
+                r#"["security"]"#,
+                r#"["crime"]"#,
+                r#"["human_rights","gender"]"#,
+            ])
+            .map(|(t, l)| format!("{{\"text\": {}, \"labels\": {l}}}\n", serde_json::json!(t)))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = frameshift_in(&home)
+        .args(["eval", "--model", "mpnet+minilm-finetuned", "--gold"])
+        .arg(&gold)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["method"], "head");
+    assert_eq!(
+        report["head_sha256"],
+        frameshift::weights::sha256_file(&record).unwrap().as_str()
+    );
+    assert_eq!(report["n"], 3);
+
+    // A member whose encoder is not the one its head was trained on is refused.
+    let mut forged = e.clone();
+    forged["members"][1]["encoder"]["fingerprint"] = "0".repeat(64).into();
+    std::fs::write(&record, serde_json::to_string(&forged).unwrap()).unwrap();
+    let message = refusal(
+        frameshift_in(&home)
+            .args(["label", "--model", "mpnet+minilm-finetuned"])
+            .arg(&text),
+    );
+    assert!(
+        message.contains("member 2") && message.contains("was trained on encoder"),
+        "unexpected refusal: {message}"
+    );
+}

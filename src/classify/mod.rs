@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod ensemble;
 pub mod finetune;
 pub mod lexicon;
 pub mod zeroshot;
@@ -873,6 +874,19 @@ impl HeadFile {
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let head: HeadFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        head.check(&path.display().to_string(), model, fingerprint)?;
+        Ok(head)
+    }
+
+    /// Refuse this head unless its format is this build's and it was trained on the encoder
+    /// with `fingerprint`; `origin` names it in the error.
+    pub fn check(&self, origin: &str, model: &str, fingerprint: &str) -> Result<(), ClassifyError> {
+        let head = self;
+        let path = origin;
+        let err = |message: String| ClassifyError::HeadFile {
+            path: path.to_string(),
+            message,
+        };
         if head.format != HEAD_FORMAT {
             return Err(err(format!(
                 "head format {} (this build reads {HEAD_FORMAT})",
@@ -883,14 +897,14 @@ impl HeadFile {
         // reads fp32 ones (the effect on F1 is measured in docs/performance.md).
         if head.encoder.fingerprint != crate::embed::cpu::weights_fingerprint(fingerprint) {
             return Err(ClassifyError::EncoderMismatch {
-                path: path.display().to_string(),
+                path: path.to_string(),
                 head_model: head.encoder.model.clone(),
                 head_fingerprint: head.encoder.fingerprint.clone(),
                 model: model.to_string(),
                 fingerprint: fingerprint.to_string(),
             });
         }
-        Ok(head)
+        Ok(())
     }
 
     /// Deterministic JSON (fixed field order, shortest round-trip floats), so retraining on

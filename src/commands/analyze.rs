@@ -9,10 +9,10 @@
 //! through the resumable cache, so a killed run restarted with the same arguments re-embeds
 //! nothing it already had and finishes with identical outputs.
 
-use super::{load_encoder, write_atomically, CommandError};
+use super::{write_atomically, CommandError};
 use crate::aggregate::{self, AggregateOptions, Observation, ShareRow};
 use crate::citations::{CitationTable, Citations};
-use crate::classify::{Classifier, Frame, FrameScores, LabelSet};
+use crate::classify::{Frame, FrameScores, LabelSet};
 use crate::cli::AnalyzeArgs;
 use crate::report::AnalysisSummary;
 use crate::segment::{self, Paragraph};
@@ -211,25 +211,23 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
 
     // embed
     let t = Instant::now();
-    let loaded = load_encoder(&args.encoder, settings)?;
-    let info = loaded.encoder.info().clone();
-    let (head_path, head) = super::load_classifier(args.head.as_deref(), &loaded, settings)?;
+    let scorer = super::scorer::Scorer::load(&args.encoder, args.head.as_deref(), settings)?;
+    let head_path = scorer.path.clone();
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let (vectors, cache_stats) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
+    // Embedding and the head's arithmetic together (the head is a dot product per frame).
+    let (scores, cache_stats) = scorer.score(&args.encoder, &texts, settings)?;
     timings.insert("embed_s", t.elapsed().as_secs_f64());
 
     // classify + citations
     let t = Instant::now();
     let table = CitationTable::load(&settings.datasets_dir().join("citations.toml"))?;
+    let thresholds = scorer.thresholds();
     let classified: Vec<(FrameScores, LabelSet, Citations)> = {
         use rayon::prelude::*;
         paragraphs
             .par_iter()
-            .zip(vectors.par_iter())
-            .map(|(p, v)| {
-                let (s, l) = head.predict(&v.vector, &p.text);
-                (s, l, table.extract(&p.text))
-            })
+            .zip(scores.par_iter())
+            .map(|(p, s)| (*s, s.labels(&thresholds), table.extract(&p.text)))
             .collect()
     };
     timings.insert("classify_s", t.elapsed().as_secs_f64());
@@ -249,8 +247,8 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
     }
     let record = RunRecord {
-        model: json!({"name": info.name, "fingerprint": info.fingerprint, "files": loaded.model.files, "backend": loaded.backend, "device": crate::device::name(&loaded.device)}),
-        head: json!({"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": head.file.data.annotations_sha256}),
+        model: scorer.model_record(),
+        head: json!({"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": scorer.annotations_sha256()}),
         parameters: json!({
             "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "from_year": args.from_year, "to_year": args.to_year,
@@ -286,7 +284,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
     }
 
     let adjusted = match &args.gold {
-        Some(gold) => adjusted_shares_for(gold, &loaded, &head, &args.encoder, settings)?,
+        Some(gold) => adjusted_shares_for(gold, &scorer, &args.encoder, settings)?,
         None => None,
     };
     finish(
@@ -793,19 +791,18 @@ type AdjustRates = BTreeMap<&'static str, (f64, f64)>;
 /// Adjusted classify-and-count, step 1: the head's rates on the gold set.
 fn adjusted_shares_for(
     gold: &Path,
-    loaded: &super::LoadedEncoder,
-    head: &Classifier,
+    scorer: &super::scorer::Scorer,
     enc: &crate::cli::EncoderArgs,
     settings: &Settings,
 ) -> Result<Option<AdjustRates>, CommandError> {
     let gold = crate::dataset::read_gold(gold)?;
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
-    let (vectors, _) = super::embed_with_cache(enc, loaded, &texts, settings)?;
+    let (predictions, _) = scorer.predict(enc, &texts, settings)?;
     let mut rates = BTreeMap::new();
     for f in Frame::ALL {
         let (mut tp, mut pos, mut fp, mut neg) = (0.0, 0.0, 0.0, 0.0);
-        for (g, v) in gold.items.iter().zip(&vectors) {
-            let predicted = head.predict(&v.vector, &g.text).1.contains(f);
+        for (g, (_, labels)) in gold.items.iter().zip(&predictions) {
+            let predicted = labels.contains(f);
             if g.labels.contains(f) {
                 pos += 1.0;
                 if predicted {

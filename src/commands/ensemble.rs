@@ -1,5 +1,7 @@
 //! `frameshift eval --ensemble-with SCORES`: grouped cross-validation of an ensemble of this
-//! model's frozen-embedding head and a fine-tuned model, without fine-tuning again.
+//! model's frozen-embedding head and a fine-tuned model, without fine-tuning again; and
+//! `frameshift train --ensemble-with MODEL`, which builds the runnable ensemble the same way
+//! (see [`train`]; [`super::scorer`] runs it).
 //!
 //! Takes the scores file an `eval --finetune` run wrote (`<date>-<model>-finetuned.scores.jsonl`:
 //! per annotation its out-of-fold `test` probabilities, and per fold the probabilities on the
@@ -17,11 +19,13 @@
 
 use super::eval::{test_score_rows, write_scores};
 use super::{load_encoder, CommandError};
+use crate::classify::ensemble::{EnsembleFile, ValidationRef, ENSEMBLE_FORMAT};
 use crate::classify::{
     best_threshold, grouped_folds, train_head, Frame, FrameScores, LabelSet, LabelledSet,
     TrainOptions,
 };
-use crate::cli::{EvalArgs, ReportFormat};
+use crate::classify::{EncoderRef, HeadFile, HEAD_FORMAT};
+use crate::cli::{EvalArgs, ReportFormat, TrainArgs};
 use crate::metrics::evaluate;
 use crate::settings::Settings;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,12 +111,9 @@ fn member_name(path: &Path) -> String {
     if dated { &stem[11..] } else { stem }.to_string()
 }
 
+/// The ensemble's probabilities: the same mean the runnable ensemble takes.
 fn mean(a: &[f32; 4], b: &FrameScores) -> FrameScores {
-    let mut m = [0f32; 4];
-    for i in 0..4 {
-        m[i] = (a[i] + b.0[i]) / 2.0;
-    }
-    FrameScores(m)
+    crate::classify::ensemble::mean_scores(&[FrameScores(*a), *b])
 }
 
 /// One outer fold's rows: annotation index, the head's own labels, the ensemble's
@@ -300,6 +301,138 @@ pub fn cross_validate(
     }
     if settings.chatty() {
         eprintln!("wrote {}/{stem}.json and .md", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `frameshift train --model <model> --ensemble-with <fine-tuned>`: the runnable form of
+/// the ensemble cross-validated above, built the same way on all annotations. The
+/// fine-tuned model held out one grouped split of them (fold 0 of its `validation_folds`
+/// at its seed, recorded in its manifest) for early stopping; the head is trained on the
+/// rest, both members score that split, and the ensemble's thresholds are chosen on it.
+/// Writes `weights/heads/<model>+<other>.json` (or `--out`).
+pub fn train(args: &TrainArgs, settings: &Settings, other: &str) -> Result<ExitCode, CommandError> {
+    let loaded = load_encoder(&args.encoder, settings)?;
+    let mut other_args = args.encoder.clone();
+    other_args.model.model = Some(other.to_string());
+    other_args.model.weights = None;
+    let tuned = load_encoder(&other_args, settings)?;
+    let manifest_path = tuned.model.dir.join(super::finetune::MANIFEST);
+    if !manifest_path.is_file() {
+        return Err(CommandError::Input(format!(
+            "--ensemble-with takes a fine-tuned model (`train --finetune`); {other} has no {}",
+            super::finetune::MANIFEST
+        )));
+    }
+    let manifest: super::finetune::Manifest = super::finetune::read_json(&manifest_path)?;
+    let (_, tuned_head) = super::load_classifier(None, &tuned, settings)?;
+    let data = super::train::load_training_data(&args.data, &loaded, &args.encoder, settings)?;
+    if manifest.data.annotations_sha256 != data.annotations.sha256 {
+        return Err(CommandError::Input(format!(
+            "{other} was fine-tuned on annotations {}, these are {}: fine-tune again first",
+            &manifest.data.annotations_sha256[..16],
+            &data.annotations.sha256[..16]
+        )));
+    }
+    let set = &data.set;
+    let (vfolds, seed) = (
+        manifest.options.validation_folds.max(2),
+        manifest.options.seed,
+    );
+    let split = grouped_folds(&set.groups, vfolds, seed);
+    let (val, rest): (Vec<usize>, Vec<usize>) = (0..set.len()).partition(|&i| split[i] == 0);
+    if val.len() != manifest.validation_rows {
+        return Err(CommandError::Input(format!(
+            "{other} held out {} validation paragraphs, the same split here has {}",
+            manifest.validation_rows,
+            val.len()
+        )));
+    }
+    let opts = TrainOptions::default();
+    let sub = set.subset(&rest);
+    let head = train_head(&sub, &opts);
+    let val_texts: Vec<&str> = val
+        .iter()
+        .map(|&i| data.labelled[i].paragraph.text.as_str())
+        .collect();
+    let (tuned_vectors, _) = super::embed_with_cache(&other_args, &tuned, &val_texts, settings)?;
+    let mut probs = vec![Vec::new(); 4];
+    for (k, &i) in val.iter().enumerate() {
+        let both = crate::classify::ensemble::mean_scores(&[
+            head.score(&set.x[i]),
+            tuned_head.score(&tuned_vectors[k].vector, val_texts[k]),
+        ]);
+        for f in Frame::ALL {
+            probs[f.index()].push(both.get(f) as f64);
+        }
+    }
+    let mut thresholds = [0.5f32; 4];
+    for f in Frame::ALL {
+        let y: Vec<bool> = val.iter().map(|&i| set.y[i].contains(f)).collect();
+        thresholds[f.index()] = best_threshold(&probs[f.index()], &y);
+    }
+    // The zero-shot thresholds a head file carries, on the rows this head was trained on
+    // (the ensemble never uses them; they keep the member a well-formed head file).
+    let zs = crate::classify::zeroshot::ZeroShot::build(
+        loaded.encoder.as_ref(),
+        &settings.datasets_dir().join("frames.toml"),
+    )?;
+    let mut zeroshot_thresholds = [0.5f32; 4];
+    for f in Frame::ALL {
+        let s: Vec<f64> = rest
+            .iter()
+            .map(|&i| zs.scores(&data.vectors[i])[f.index()] as f64)
+            .collect();
+        let y: Vec<bool> = rest.iter().map(|&i| set.y[i].contains(f)).collect();
+        zeroshot_thresholds[f.index()] = best_threshold(&s, &y);
+    }
+    let member = HeadFile {
+        format: HEAD_FORMAT,
+        encoder: EncoderRef {
+            model: loaded.model.spec.name.clone(),
+            fingerprint: loaded.model.fingerprint(),
+            files: loaded.model.files.clone(),
+        },
+        data: super::train::data_ref(&sub, &data.annotations.sha256),
+        options: opts,
+        head,
+        zeroshot_thresholds,
+        lexicon: data.lexicon.terms(),
+    };
+    let documents: BTreeSet<&str> = val.iter().map(|&i| set.groups[i].as_str()).collect();
+    let name = format!("{}+{}", loaded.model.spec.name, tuned.model.spec.name);
+    let file = EnsembleFile {
+        format: ENSEMBLE_FORMAT,
+        name: name.clone(),
+        members: vec![member, tuned_head.file.clone()],
+        thresholds,
+        data: super::train::fit_head_file_data(&data),
+        validation: ValidationRef {
+            folds: vfolds,
+            seed,
+            documents: documents.len(),
+            paragraphs: val.len(),
+        },
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| super::eval::default_head_path(settings, &name));
+    let json = file.to_json();
+    super::write_atomically(&out, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    if settings.chatty() {
+        let t: Vec<String> = Frame::ALL
+            .iter()
+            .map(|f| format!("{} {:.2}", f.name(), thresholds[f.index()]))
+            .collect();
+        eprintln!(
+            "ensemble {name}: head trained on {} paragraphs, thresholds ({}) on {} held-out paragraphs from {} documents -> {}",
+            rest.len(),
+            t.join(", "),
+            val.len(),
+            documents.len(),
+            out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,20 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
             let predicted = texts.iter().map(|t| lexicon.classify(t)).collect();
             (predicted, None, None)
         }
+        Method::Head if super::scorer::is_ensemble_name(args.encoder.model.model.as_deref()) => {
+            let scorer =
+                super::scorer::Scorer::load(&args.encoder, args.head.as_deref(), settings)?;
+            let (rows, _) = scorer.predict(&args.encoder, &texts, settings)?;
+            let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) = rows.into_iter().unzip();
+            (predicted, Some(scores), Some(file_sha256(&scorer.path)?))
+        }
+        Method::Zeroshot
+            if super::scorer::is_ensemble_name(args.encoder.model.model.as_deref()) =>
+        {
+            return Err(CommandError::Input(
+                "the zero-shot baseline is defined on one base encoder, not on an ensemble".into(),
+            ));
+        }
         Method::Head | Method::Zeroshot => {
             let loaded = load_encoder(&args.encoder, settings)?;
             // A fine-tuned model's head file carries no trained zero-shot thresholds (the

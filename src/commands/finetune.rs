@@ -188,7 +188,7 @@ fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<BertEncoder, 
     ))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
     let text = std::fs::read_to_string(path).map_err(|e| CommandError::io(path.display(), e))?;
     serde_json::from_str(&text).map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))
 }

@@ -6,9 +6,9 @@
 //! one-line summary per frame on stderr. Inputs that cannot be labelled are reported one
 //! line each and the others are still labelled (exit code 1).
 
-use super::{load_encoder, CommandError};
+use super::CommandError;
 use crate::citations::CitationTable;
-use crate::classify::{Frame, FrameScores, LabelSet};
+use crate::classify::{Frame, LabelSet};
 use crate::cli::{LabelArgs, LabelFormat};
 use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
@@ -95,20 +95,18 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         return Ok(ExitCode::from(1));
     }
 
-    let loaded = load_encoder(&args.encoder, settings)?;
-    let (_, head) = super::load_classifier(args.head.as_deref(), &loaded, settings)?;
-    let thresholds = parse_thresholds(thresholds_override, head.thresholds())?;
+    let scorer = super::scorer::Scorer::load(&args.encoder, args.head.as_deref(), settings)?;
+    let thresholds = parse_thresholds(thresholds_override, scorer.thresholds())?;
     // Evidence from the term lists the head itself reads (stored in the head file).
-    let lexicon = head.lexicon();
+    let lexicon = scorer.lexicon();
     let table = CitationTable::load(&settings.datasets_dir().join("citations.toml"))?;
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let (vectors, _) = super::embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
+    let (all_scores, _) = scorer.score(&args.encoder, &texts, settings)?;
 
     let rows: Vec<Labelled> = paragraphs
         .iter()
-        .zip(&vectors)
-        .map(|(p, v)| {
-            let scores: FrameScores = head.score(&v.vector, &p.text);
+        .zip(&all_scores)
+        .map(|(p, &scores)| {
             let labels: LabelSet = scores.labels(&thresholds);
             let (_, cues) = lexicon.matches(&p.text);
             Labelled {

@@ -13,6 +13,7 @@ pub mod ensemble;
 pub mod eval;
 pub mod finetune;
 pub mod label;
+pub mod scorer;
 pub mod segment;
 pub mod train;
 pub mod weights;
@@ -88,6 +89,13 @@ pub fn load_encoder(
     settings: &Settings,
 ) -> Result<LoadedEncoder, CommandError> {
     use crate::weights::{Architecture, Registry, ResolveOptions};
+    if scorer::is_ensemble_name(args.model.model.as_deref()) {
+        return Err(CommandError::Input(format!(
+            "{} is an ensemble: `label`, `analyze` and `eval --gold` run it; it has no single \
+             encoder to embed, train or cross-validate with",
+            args.model.model.as_deref().unwrap_or_default()
+        )));
+    }
     let model = match args.model.model.as_deref() {
         // A fine-tuned model directory (`train --finetune`): its manifest is its registry entry.
         Some(dir) if finetune::is_model_dir(std::path::Path::new(dir)) => {

@@ -107,24 +107,30 @@ pub fn fit_head_file(
 
 /// What a head file records about the data it was trained on.
 pub fn fit_head_file_data(data: &TrainingData) -> DataRef {
+    data_ref(&data.set, &data.annotations.sha256)
+}
+
+/// What a head trained on `set` (drawn from the annotations with `annotations_sha256`)
+/// records about its data.
+pub fn data_ref(set: &LabelledSet, annotations_sha256: &str) -> DataRef {
     let positives = Frame::ALL
         .iter()
         .map(|f| {
             (
                 f.name().to_string(),
-                data.set.y.iter().filter(|y| y.contains(*f)).count(),
+                set.y.iter().filter(|y| y.contains(*f)).count(),
             )
         })
         .chain(std::iter::once((
             "none".to_string(),
-            data.set.y.iter().filter(|y| y.is_empty()).count(),
+            set.y.iter().filter(|y| y.is_empty()).count(),
         )))
         .collect();
     let documents: std::collections::BTreeSet<&str> =
-        data.set.groups.iter().map(|g| g.as_str()).collect();
+        set.groups.iter().map(|g| g.as_str()).collect();
     DataRef {
-        annotations_sha256: data.annotations.sha256.clone(),
-        paragraphs: data.set.len(),
+        annotations_sha256: annotations_sha256.to_string(),
+        paragraphs: set.len(),
         documents: documents.len(),
         positives,
     }
@@ -133,6 +139,9 @@ pub fn fit_head_file_data(data: &TrainingData) -> DataRef {
 pub fn run(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     if args.finetune {
         return super::finetune::train(args, settings);
+    }
+    if let Some(other) = &args.ensemble_with {
+        return super::ensemble::train(args, settings, other);
     }
     let encoder = load_encoder(&args.encoder, settings)?;
     let data = load_training_data(&args.data, &encoder, &args.encoder, settings)?;

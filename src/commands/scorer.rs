@@ -1,0 +1,193 @@
+//! What the commands classify with: one encoder and its head, or an ensemble of several.
+//!
+//! Takes the `--model`/`--head` flags, gives a [`Scorer`] that turns paragraph texts into
+//! [`FrameScores`] and labels. `--model a+b` names an ensemble
+//! (`weights/heads/a+b.json`, see [`crate::classify::ensemble`]): each member's encoder is
+//! loaded and checked against the head the ensemble stores for it, each embeds the texts
+//! (through its own cache), and the members' probabilities are averaged. `label`, `analyze`
+//! and `eval --gold` go through here, so all three run an ensemble as they run one model.
+
+use super::{embed_with_cache, load_classifier, load_encoder, CommandError, LoadedEncoder};
+use crate::cache::CacheStats;
+use crate::classify::ensemble::{self, EnsembleFile};
+use crate::classify::lexicon::Lexicon;
+use crate::classify::{Classifier, FrameScores, LabelSet};
+use crate::cli::EncoderArgs;
+use crate::settings::Settings;
+use std::path::{Path, PathBuf};
+
+/// One encoder with the head that reads its vectors.
+pub struct Member {
+    pub loaded: LoadedEncoder,
+    pub head: Classifier,
+}
+
+/// A classifier ready to score texts.
+pub struct Scorer {
+    pub members: Vec<Member>,
+    /// The head file, or the ensemble record.
+    pub path: PathBuf,
+    /// `Some` for an ensemble: its record (thresholds, members, data).
+    pub ensemble: Option<EnsembleFile>,
+}
+
+/// Whether `--model` names an ensemble (`a+b`) rather than one model.
+pub fn is_ensemble_name(model: Option<&str>) -> bool {
+    model.is_some_and(|m| m.contains('+') && !Path::new(m).is_dir())
+}
+
+impl Scorer {
+    /// Load what `args` name: the model and its head (`explicit` or the default), or, for
+    /// `--model a+b`, the ensemble record (`explicit` or `weights/heads/a+b.json`) and every
+    /// member's encoder, each refused unless it is the encoder its stored head was trained on.
+    pub fn load(
+        args: &EncoderArgs,
+        explicit: Option<&Path>,
+        settings: &Settings,
+    ) -> Result<Scorer, CommandError> {
+        let name = args.model.model.as_deref();
+        if !is_ensemble_name(name) {
+            let loaded = load_encoder(args, settings)?;
+            let (path, head) = load_classifier(explicit, &loaded, settings)?;
+            return Ok(Scorer {
+                members: vec![Member { loaded, head }],
+                path,
+                ensemble: None,
+            });
+        }
+        let name = name.expect("an ensemble name");
+        if args.model.weights.is_some() {
+            return Err(CommandError::Input(format!(
+                "--weights names one model's files; the ensemble {name} loads each member's own"
+            )));
+        }
+        let path = explicit.map(Path::to_path_buf).unwrap_or_else(|| {
+            settings
+                .home
+                .join("weights")
+                .join("heads")
+                .join(format!("{name}.json"))
+        });
+        let file = EnsembleFile::load(&path)?;
+        let mut members = Vec::new();
+        for (i, head) in file.members.iter().enumerate() {
+            let mut member_args = args.clone();
+            member_args.model.model = Some(head.encoder.model.clone());
+            let loaded = load_encoder(&member_args, settings)?;
+            let info = loaded.encoder.info();
+            let origin = format!("{} (member {}, {})", path.display(), i + 1, info.name);
+            head.check(&origin, &info.name, &info.fingerprint)?;
+            members.push(Member {
+                loaded,
+                head: Classifier::new(head.clone(), &origin)?,
+            });
+        }
+        Ok(Scorer {
+            members,
+            path,
+            ensemble: Some(file),
+        })
+    }
+
+    /// `--model`'s name: the model's, or the ensemble's `a+b`.
+    pub fn name(&self) -> String {
+        match &self.ensemble {
+            Some(e) => e.name.clone(),
+            None => self.members[0].loaded.encoder.info().name.clone(),
+        }
+    }
+
+    pub fn thresholds(&self) -> [f32; 4] {
+        match &self.ensemble {
+            Some(e) => e.thresholds,
+            None => self.members[0].head.thresholds(),
+        }
+    }
+
+    /// The term lists the (first) head reads, for evidence shown beside labels.
+    pub fn lexicon(&self) -> &Lexicon {
+        self.members[0].head.lexicon()
+    }
+
+    /// The annotations the classifier was trained on (sha256).
+    pub fn annotations_sha256(&self) -> &str {
+        match &self.ensemble {
+            Some(e) => &e.data.annotations_sha256,
+            None => &self.members[0].head.file.data.annotations_sha256,
+        }
+    }
+
+    /// Probabilities for every text, in order; the cache statistics summed over members.
+    pub fn score<S: AsRef<str> + Sync>(
+        &self,
+        args: &EncoderArgs,
+        texts: &[S],
+        settings: &Settings,
+    ) -> Result<(Vec<FrameScores>, CacheStats), CommandError> {
+        let mut per_member = Vec::with_capacity(self.members.len());
+        let mut stats = CacheStats::default();
+        for m in &self.members {
+            let (vectors, s) = embed_with_cache(args, &m.loaded, texts, settings)?;
+            stats.requested += s.requested;
+            stats.distinct += s.distinct;
+            stats.hits += s.hits;
+            stats.embedded += s.embedded;
+            let scores: Vec<FrameScores> = {
+                use rayon::prelude::*;
+                vectors
+                    .par_iter()
+                    .zip(texts.par_iter())
+                    .map(|(v, t)| m.head.score(&v.vector, t.as_ref()))
+                    .collect()
+            };
+            per_member.push(scores);
+        }
+        if self.ensemble.is_none() {
+            return Ok((per_member.pop().expect("one member"), stats));
+        }
+        let scores = (0..texts.len())
+            .map(|i| {
+                let row: Vec<FrameScores> = per_member.iter().map(|m| m[i]).collect();
+                ensemble::mean_scores(&row)
+            })
+            .collect();
+        Ok((scores, stats))
+    }
+
+    /// Probabilities and labels at the classifier's own thresholds.
+    pub fn predict<S: AsRef<str> + Sync>(
+        &self,
+        args: &EncoderArgs,
+        texts: &[S],
+        settings: &Settings,
+    ) -> Result<(Vec<(FrameScores, LabelSet)>, CacheStats), CommandError> {
+        let (scores, stats) = self.score(args, texts, settings)?;
+        let t = self.thresholds();
+        Ok((
+            scores.into_iter().map(|s| (s, s.labels(&t))).collect(),
+            stats,
+        ))
+    }
+
+    /// The model part of a run record: the single model's fields as before, or the ensemble's
+    /// name and each member's.
+    pub fn model_record(&self) -> serde_json::Value {
+        let one = |m: &Member| {
+            let info = m.loaded.encoder.info();
+            serde_json::json!({
+                "name": info.name,
+                "fingerprint": info.fingerprint,
+                "files": m.loaded.model.files,
+                "backend": m.loaded.backend,
+                "device": crate::device::name(&m.loaded.device),
+            })
+        };
+        match &self.ensemble {
+            None => one(&self.members[0]),
+            Some(e) => serde_json::json!({
+                "name": e.name,
+                "members": self.members.iter().map(one).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
