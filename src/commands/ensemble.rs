@@ -17,7 +17,7 @@
 //! on V_k, and are applied to fold k. Fold k's labels are used only to score. The weights are
 //! fixed (equal), not tuned, so there is nothing else to choose.
 
-use super::eval::{test_score_rows, write_scores};
+use super::eval::{publish, test_score_rows};
 use super::{load_encoder, CommandError};
 use crate::classify::ensemble::{EnsembleFile, ValidationRef, ENSEMBLE_FORMAT};
 use crate::classify::{
@@ -25,7 +25,7 @@ use crate::classify::{
     TrainOptions,
 };
 use crate::classify::{EncoderRef, HeadFile, HEAD_FORMAT};
-use crate::cli::{EvalArgs, ReportFormat, TrainArgs};
+use crate::cli::{EvalArgs, TrainArgs};
 use crate::metrics::evaluate;
 use crate::settings::Settings;
 use std::collections::{BTreeMap, BTreeSet};
@@ -281,28 +281,15 @@ pub fn cross_validate(
         &crate::metrics::confusions(&set.y, &ens_labels)
             .to_markdown("ensemble: where the errors go (out-of-fold)"),
     );
-    let dir = args
-        .results
-        .clone()
-        .unwrap_or_else(|| settings.home.join("eval").join("results"));
-    let stem = format!("{date}-{name}");
-    let json_text = serde_json::to_string_pretty(&result).expect("json") + "\n";
-    super::write_atomically(&dir.join(format!("{stem}.json")), |w| {
-        std::io::Write::write_all(w, json_text.as_bytes())
-    })?;
-    super::write_atomically(&dir.join(format!("{stem}.md")), |w| {
-        std::io::Write::write_all(w, md.as_bytes())
-    })?;
     let rows = test_score_rows(&data.labelled, &folds, &set.y, &ens_scores, &ens_labels);
-    write_scores(&dir.join(format!("{stem}.scores.jsonl")), &rows)?;
-    match args.format {
-        ReportFormat::Json => print!("{json_text}"),
-        ReportFormat::Markdown => print!("{md}"),
-    }
-    if settings.chatty() {
-        eprintln!("wrote {}/{stem}.json and .md", dir.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    publish(
+        args,
+        settings,
+        &format!("{date}-{name}"),
+        &result,
+        &md,
+        &rows,
+    )
 }
 
 /// `frameshift train --model <model> --ensemble-with <fine-tuned>`: the runnable form of

@@ -414,20 +414,39 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         &crate::metrics::confusions(&set.y, &head_labels)
             .to_markdown("head: where the errors go (out-of-fold)"),
     );
+    let score_rows = test_score_rows(&data.labelled, &folds, &set.y, &head_scores, &head_labels);
+    publish(
+        args,
+        settings,
+        &format!("{date}-{}", model.spec.name),
+        &result,
+        &md,
+        &score_rows,
+    )
+}
+
+/// Write a cross-validation's `<stem>.json`, `.md` and `.scores.jsonl` to `--results`
+/// (default `eval/results/`) and print the report on stdout in the asked format.
+pub fn publish(
+    args: &EvalArgs,
+    settings: &Settings,
+    stem: &str,
+    result: &serde_json::Value,
+    md: &str,
+    rows: &[ScoreRow],
+) -> Result<ExitCode, CommandError> {
     let dir = args
         .results
         .clone()
         .unwrap_or_else(|| settings.home.join("eval").join("results"));
-    let stem = format!("{date}-{}", model.spec.name);
-    let json_text = serde_json::to_string_pretty(&result).expect("json") + "\n";
+    let json_text = serde_json::to_string_pretty(result).expect("json") + "\n";
     super::write_atomically(&dir.join(format!("{stem}.json")), |w| {
         std::io::Write::write_all(w, json_text.as_bytes())
     })?;
     super::write_atomically(&dir.join(format!("{stem}.md")), |w| {
         std::io::Write::write_all(w, md.as_bytes())
     })?;
-    let score_rows = test_score_rows(&data.labelled, &folds, &set.y, &head_scores, &head_labels);
-    write_scores(&dir.join(format!("{stem}.scores.jsonl")), &score_rows)?;
+    write_scores(&dir.join(format!("{stem}.scores.jsonl")), rows)?;
     match args.format {
         ReportFormat::Json => print!("{json_text}"),
         ReportFormat::Markdown => print!("{md}"),
