@@ -881,25 +881,23 @@ impl HeadFile {
     /// Refuse this head unless its format is this build's and it was trained on the encoder
     /// with `fingerprint`; `origin` names it in the error.
     pub fn check(&self, origin: &str, model: &str, fingerprint: &str) -> Result<(), ClassifyError> {
-        let head = self;
-        let path = origin;
         let err = |message: String| ClassifyError::HeadFile {
-            path: path.to_string(),
+            path: origin.to_string(),
             message,
         };
-        if head.format != HEAD_FORMAT {
+        if self.format != HEAD_FORMAT {
             return Err(err(format!(
                 "head format {} (this build reads {HEAD_FORMAT})",
-                head.format
+                self.format
             )));
         }
         // int8 runs of the same weights are accepted: the head reads their vectors as it
         // reads fp32 ones (the effect on F1 is measured in docs/performance.md).
-        if head.encoder.fingerprint != crate::embed::cpu::weights_fingerprint(fingerprint) {
+        if self.encoder.fingerprint != crate::embed::cpu::weights_fingerprint(fingerprint) {
             return Err(ClassifyError::EncoderMismatch {
-                path: path.to_string(),
-                head_model: head.encoder.model.clone(),
-                head_fingerprint: head.encoder.fingerprint.clone(),
+                path: origin.to_string(),
+                head_model: self.encoder.model.clone(),
+                head_fingerprint: self.encoder.fingerprint.clone(),
                 model: model.to_string(),
                 fingerprint: fingerprint.to_string(),
             });

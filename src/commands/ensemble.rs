@@ -24,7 +24,6 @@ use crate::classify::{
     best_threshold, grouped_folds, train_head, Frame, FrameScores, LabelSet, LabelledSet,
     TrainOptions,
 };
-use crate::classify::{EncoderRef, HeadFile, HEAD_FORMAT};
 use crate::cli::{EvalArgs, TrainArgs};
 use crate::metrics::evaluate;
 use crate::settings::Settings;
@@ -335,9 +334,15 @@ pub fn train(args: &TrainArgs, settings: &Settings, other: &str) -> Result<ExitC
             val.len()
         )));
     }
-    let opts = TrainOptions::default();
-    let sub = set.subset(&rest);
-    let head = train_head(&sub, &opts);
+    // The zero-shot thresholds come along to keep the member a complete head file; the
+    // ensemble never uses them.
+    let zs = crate::classify::zeroshot::ZeroShot::build(
+        loaded.encoder.as_ref(),
+        &settings.datasets_dir().join("frames.toml"),
+    )?;
+    let member =
+        super::train::fit_head_file_on(&data, &rest, &loaded, &zs, &TrainOptions::default());
+    let head = &member.head;
     let val_texts: Vec<&str> = val
         .iter()
         .map(|&i| data.labelled[i].paragraph.text.as_str())
@@ -358,34 +363,6 @@ pub fn train(args: &TrainArgs, settings: &Settings, other: &str) -> Result<ExitC
         let y: Vec<bool> = val.iter().map(|&i| set.y[i].contains(f)).collect();
         thresholds[f.index()] = best_threshold(&probs[f.index()], &y);
     }
-    // The zero-shot thresholds a head file carries, on the rows this head was trained on
-    // (the ensemble never uses them; they keep the member a well-formed head file).
-    let zs = crate::classify::zeroshot::ZeroShot::build(
-        loaded.encoder.as_ref(),
-        &settings.datasets_dir().join("frames.toml"),
-    )?;
-    let mut zeroshot_thresholds = [0.5f32; 4];
-    for f in Frame::ALL {
-        let s: Vec<f64> = rest
-            .iter()
-            .map(|&i| zs.scores(&data.vectors[i])[f.index()] as f64)
-            .collect();
-        let y: Vec<bool> = rest.iter().map(|&i| set.y[i].contains(f)).collect();
-        zeroshot_thresholds[f.index()] = best_threshold(&s, &y);
-    }
-    let member = HeadFile {
-        format: HEAD_FORMAT,
-        encoder: EncoderRef {
-            model: loaded.model.spec.name.clone(),
-            fingerprint: loaded.model.fingerprint(),
-            files: loaded.model.files.clone(),
-        },
-        data: super::train::data_ref(&sub, &data.annotations.sha256),
-        options: opts,
-        head,
-        zeroshot_thresholds,
-        lexicon: data.lexicon.terms(),
-    };
     let documents: BTreeSet<&str> = val.iter().map(|&i| set.groups[i].as_str()).collect();
     let name = format!("{}+{}", loaded.model.spec.name, tuned.model.spec.name);
     let file = EnsembleFile {

@@ -79,15 +79,28 @@ pub fn fit_head_file(
     zeroshot: &ZeroShot,
     opts: &TrainOptions,
 ) -> HeadFile {
-    let head = train_head(&data.set, opts);
+    let all: Vec<usize> = (0..data.set.len()).collect();
+    fit_head_file_on(data, &all, encoder, zeroshot, opts)
+}
+
+/// Train the head and the zero-shot thresholds on the annotations `rows` of `data` (an
+/// ensemble's member is trained without the documents its thresholds are chosen on).
+pub fn fit_head_file_on(
+    data: &TrainingData,
+    rows: &[usize],
+    encoder: &LoadedEncoder,
+    zeroshot: &ZeroShot,
+    opts: &TrainOptions,
+) -> HeadFile {
+    let set = data.set.subset(rows);
+    let head = train_head(&set, opts);
     let mut zeroshot_thresholds = [0.5f32; 4];
     for f in Frame::ALL {
-        let scores: Vec<f64> = data
-            .vectors
+        let scores: Vec<f64> = rows
             .iter()
-            .map(|x| zeroshot.scores(x)[f.index()] as f64)
+            .map(|&i| zeroshot.scores(&data.vectors[i])[f.index()] as f64)
             .collect();
-        let truth: Vec<bool> = data.set.y.iter().map(|y| y.contains(f)).collect();
+        let truth: Vec<bool> = set.y.iter().map(|y| y.contains(f)).collect();
         zeroshot_thresholds[f.index()] = best_threshold(&scores, &truth);
     }
     HeadFile {
@@ -97,7 +110,7 @@ pub fn fit_head_file(
             fingerprint: encoder.model.fingerprint(),
             files: encoder.model.files.clone(),
         },
-        data: fit_head_file_data(data),
+        data: data_ref(&set, &data.annotations.sha256),
         options: *opts,
         head,
         zeroshot_thresholds,
