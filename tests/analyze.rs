@@ -9,15 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn corpus() -> PathBuf {
-    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
-    assert!(
-        dir.join("unsc-resolutions-1946-2015").is_dir(),
-        "the shared corpus is not at {}: put it at ../shared/corpus or set FRAMESHIFT_CORPUS",
-        dir.display()
-    );
-    dir
+    common::shared_corpus(&["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"])
 }
 
 /// The eight WPS resolutions 1325-2242 and the 2016-2019 files.

@@ -11,15 +11,7 @@ use frameshift::dataset::{join_annotations, read_annotations};
 use frameshift::segment::AgendaRules;
 
 fn corpus() -> std::path::PathBuf {
-    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
-    assert!(
-        dir.join("unsc-resolutions-1946-2015").is_dir(),
-        "the shared corpus is not at {}: put it at ../shared/corpus beside the repository or set FRAMESHIFT_CORPUS",
-        dir.display()
-    );
-    dir
+    common::shared_corpus(common::ANNOTATED_CORPORA)
 }
 
 #[test]

@@ -7,9 +7,8 @@ use frameshift::citations::{CitationTable, Citations};
 use frameshift::segment::{segment_paths, AgendaRules};
 
 fn document_citations(file: &str) -> Citations {
-    let corpus = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    let corpus =
+        common::shared_corpus(&["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]);
     let path = ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]
         .iter()
         .map(|d| corpus.join(d).join(file))

@@ -6,6 +6,8 @@
 //! if it is missing the tests fail and say where to put it. Nothing from it is copied here:
 //! assertions are on counts, ids and short prefixes.
 
+mod common;
+
 use frameshift::segment::{self, AgendaRules, ParaKind, Paragraph, Segmented};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,18 +15,11 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    assert!(
-        dir.join("unsc-resolutions-1946-2015").is_dir()
-            && dir.join("ungd-speeches-2000-2024").is_dir(),
-        "shared corpus not found at {}: put the corpus (unsc-resolutions-1946-2015/, \
-         unsc-resolutions-2016-2019/, ungd-speeches-2000-2024/) at ../shared/corpus relative \
-         to the crate root, or set FRAMESHIFT_CORPUS to its directory",
-        dir.display()
-    );
-    dir
+    common::shared_corpus(&[
+        "unsc-resolutions-1946-2015",
+        "unsc-resolutions-2016-2019",
+        "ungd-speeches-2000-2024",
+    ])
 }
 
 /// Segmented once per test binary; the tests share it.

@@ -57,7 +57,12 @@ fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
 
 fn frameshift() -> Command {
     let mut cmd = common::frameshift_on(&common::minilm());
-    cmd.env("FRAMESHIFT_HOME", common::repo_root()).arg("-q");
+    cmd.env("FRAMESHIFT_HOME", common::repo_root())
+        .env(
+            "FRAMESHIFT_CORPUS",
+            common::shared_corpus(common::ANNOTATED_CORPORA),
+        )
+        .arg("-q");
     cmd
 }
 
@@ -207,9 +212,7 @@ fn frameshift_in(home: &Path) -> Command {
     let mut cmd = Command::cargo_bin("frameshift").unwrap();
     let weights_root = common::mpnet().dir.parent().unwrap().to_path_buf();
     // The corpus the annotations refer to stays where the repository's home expects it.
-    let corpus = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
+    let corpus = common::shared_corpus(common::ANNOTATED_CORPORA);
     cmd.env("FRAMESHIFT_HOME", home)
         .env("FRAMESHIFT_CORPUS", corpus)
         .env("FRAMESHIFT_WEIGHTS_ROOT", weights_root)

@@ -54,15 +54,8 @@ fn near(p: [u8; 3], hex: &str) -> bool {
 fn report_html_renders_its_plots_in_headless_chromium() {
     let browser = chromium();
     let model = common::minilm();
-    let corpus = std::env::var_os("FRAMESHIFT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/corpus"));
-    let input = corpus.join("unsc-resolutions-2016-2019");
-    assert!(
-        input.is_dir(),
-        "{} is missing: put the shared corpus at ../shared/corpus or set FRAMESHIFT_CORPUS",
-        input.display()
-    );
+    let input =
+        common::shared_corpus(&["unsc-resolutions-2016-2019"]).join("unsc-resolutions-2016-2019");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))

@@ -18,7 +18,12 @@ fn frameshift(model: &str) -> Command {
         other => panic!("no test weights helper for {other}"),
     };
     let mut cmd = common::frameshift_on(&resolved);
-    cmd.env("FRAMESHIFT_HOME", common::repo_root()).arg("-q");
+    cmd.env("FRAMESHIFT_HOME", common::repo_root())
+        .env(
+            "FRAMESHIFT_CORPUS",
+            common::shared_corpus(common::ANNOTATED_CORPORA),
+        )
+        .arg("-q");
     cmd
 }
 

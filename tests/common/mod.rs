@@ -83,6 +83,33 @@ pub fn minilm_backends() -> Vec<(&'static str, Box<dyn frameshift::embed::Encode
     ]
 }
 
+/// The shared corpus: `FRAMESHIFT_CORPUS`, else `../shared/corpus` beside the repository.
+/// Panics, saying where to put it, when any of `subdirs` is not a directory there: tests
+/// that need the corpus must fail, never pass on nothing.
+pub fn shared_corpus(subdirs: &[&str]) -> PathBuf {
+    let dir = std::env::var_os("FRAMESHIFT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/corpus"));
+    let missing: Vec<&str> = subdirs
+        .iter()
+        .copied()
+        .filter(|d| !dir.join(d).is_dir())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the shared corpus is not at {} (missing: {}).\n\
+         Put the project's shared corpus (unsc-resolutions-1946-2015/, unsc-resolutions-2016-2019/, \
+         ungd-speeches-2000-2024/) at ../shared/corpus beside the repository, \
+         or set FRAMESHIFT_CORPUS to its directory",
+        dir.display(),
+        missing.join(", ")
+    );
+    dir
+}
+
+/// The resolutions and speeches the annotations refer to.
+pub const ANNOTATED_CORPORA: &[&str] = &["unsc-resolutions-1946-2015", "ungd-speeches-2000-2024"];
+
 /// An embedding cache shared by the integration tests of one build (under cargo's target
 /// tmp dir), so the tests never write to the user's cache and embed each text once.
 pub fn test_cache_dir() -> PathBuf {
