@@ -9,13 +9,12 @@
 //! micro and macro F1, subset accuracy, Hamming loss and per-frame ECE, as JSON (stable keys)
 //! or Markdown on stdout.
 
-use super::{load_encoder, CommandError};
+use super::{embed_with_cache, load_encoder, CommandError};
 use crate::classify::lexicon::Lexicon;
 use crate::classify::zeroshot::ZeroShot;
 use crate::classify::{quantize_for_reproducibility, FrameScores, LabelSet};
 use crate::cli::{EvalArgs, Method, ReportFormat};
 use crate::dataset::read_gold;
-use crate::embed::{embed_texts, EmbedOptions};
 use crate::metrics::{evaluate, Report};
 use crate::settings::Settings;
 use std::io::Write;
@@ -48,7 +47,9 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
             let predicted = texts.iter().map(|t| lexicon.classify(t)).collect();
             (predicted, None, None)
         }
-        Method::Head if super::scorer::is_ensemble_name(args.encoder.model.model.as_deref()) => {
+        // The head goes through the Scorer that `label` and `analyze` use (one model or an
+        // ensemble, embeddings through the cache), so eval scores exactly what they predict.
+        Method::Head => {
             let scorer =
                 super::scorer::Scorer::load(&args.encoder, args.head.as_deref(), settings)?;
             let (rows, _) = scorer.predict(&args.encoder, &texts, settings)?;
@@ -62,12 +63,12 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                 "the zero-shot baseline is defined on one base encoder, not on an ensemble".into(),
             ));
         }
-        Method::Head | Method::Zeroshot => {
+        Method::Zeroshot => {
             let loaded = load_encoder(&args.encoder, settings)?;
             // A fine-tuned model's head file carries no trained zero-shot thresholds (the
             // baseline is defined on the frozen base encoder), so scoring it would report a
             // baseline at arbitrary cuts.
-            if method == Method::Zeroshot && super::finetune::is_model_dir(&loaded.model.dir) {
+            if super::finetune::is_model_dir(&loaded.model.dir) {
                 let name = &loaded.model.spec.name;
                 return Err(CommandError::Input(format!(
                     "the zero-shot baseline is defined on a base encoder, not on the fine-tuned \
@@ -77,33 +78,19 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
             }
             let (head_path, head) =
                 super::load_classifier(args.head.as_deref(), &loaded, settings)?;
-            let opts = EmbedOptions {
-                batch_tokens: args.encoder.batch_tokens,
-                window_overlap: args.encoder.window_overlap,
-            };
-            let vectors = embed_texts(loaded.encoder.as_ref(), &texts, &opts)?;
-            let head_sha = Some(file_sha256(&head_path)?);
-            if method == Method::Head {
-                let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) = vectors
-                    .iter()
-                    .zip(&texts)
-                    .map(|(v, t)| head.predict(&v.vector, t))
-                    .unzip();
-                (predicted, Some(scores), head_sha)
-            } else {
-                let zs = ZeroShot::build(
-                    loaded.encoder.as_ref(),
-                    &settings.datasets_dir().join("frames.toml"),
-                )?;
-                let predicted = vectors
-                    .iter()
-                    .map(|v| {
-                        FrameScores(zs.scores(&quantize_for_reproducibility(&v.vector)))
-                            .labels(&head.file.zeroshot_thresholds)
-                    })
-                    .collect();
-                (predicted, None, head_sha)
-            }
+            let (vectors, _) = embed_with_cache(&args.encoder, &loaded, &texts, settings)?;
+            let zs = ZeroShot::build(
+                loaded.encoder.as_ref(),
+                &settings.datasets_dir().join("frames.toml"),
+            )?;
+            let predicted = vectors
+                .iter()
+                .map(|v| {
+                    FrameScores(zs.scores(&quantize_for_reproducibility(&v.vector)))
+                        .labels(&head.file.zeroshot_thresholds)
+                })
+                .collect();
+            (predicted, None, Some(file_sha256(&head_path)?))
         }
     };
     let report = evaluate(&truth, &predicted, scores.as_deref());
