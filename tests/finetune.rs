@@ -56,14 +56,7 @@ fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
 }
 
 fn frameshift() -> Command {
-    let mut cmd = common::frameshift_on(&common::minilm());
-    cmd.env("FRAMESHIFT_HOME", common::repo_root())
-        .env(
-            "FRAMESHIFT_CORPUS",
-            common::shared_corpus(common::ANNOTATED_CORPORA),
-        )
-        .arg("-q");
-    cmd
+    common::frameshift_on_annotations(&common::minilm())
 }
 
 /// Run a command that must be refused and give its stderr, so the test can check it says why.

@@ -17,14 +17,7 @@ fn frameshift(model: &str) -> Command {
         "mpnet" => common::mpnet(),
         other => panic!("no test weights helper for {other}"),
     };
-    let mut cmd = common::frameshift_on(&resolved);
-    cmd.env("FRAMESHIFT_HOME", common::repo_root())
-        .env(
-            "FRAMESHIFT_CORPUS",
-            common::shared_corpus(common::ANNOTATED_CORPORA),
-        )
-        .arg("-q");
-    cmd
+    common::frameshift_on_annotations(&resolved)
 }
 
 /// The newest committed `eval/results/<date>-<model>.json`.

@@ -107,6 +107,16 @@ pub fn shared_corpus(subdirs: &[&str]) -> PathBuf {
     dir
 }
 
+/// [`frameshift_on`] `model`, at home in this repository (its datasets, annotations and
+/// heads), with the shared corpus the annotations refer to; quiet.
+pub fn frameshift_on_annotations(model: &ResolvedModel) -> assert_cmd::Command {
+    let mut cmd = frameshift_on(model);
+    cmd.env("FRAMESHIFT_HOME", repo_root())
+        .env("FRAMESHIFT_CORPUS", shared_corpus(ANNOTATED_CORPORA))
+        .arg("-q");
+    cmd
+}
+
 /// The resolutions and speeches the annotations refer to.
 pub const ANNOTATED_CORPORA: &[&str] = &["unsc-resolutions-1946-2015", "ungd-speeches-2000-2024"];
 
