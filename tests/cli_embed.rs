@@ -117,6 +117,28 @@ fn bad_jsonl_line_is_reported_rest_written_exit_1() {
     assert_eq!(npy::read_f32(&out).unwrap().rows, 2);
 }
 
+/// `embed --out vec.json` used to write the matrix, then replace it with its own sidecar
+/// (same path) and exit 0: the vectors were lost without a word.
+#[test]
+fn out_named_json_is_refused_before_the_matrix_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("paras.txt");
+    std::fs::write(&input, LINES).unwrap();
+    let out = dir.path().join("vec.json");
+    let assert = frameshift()
+        .args([
+            "embed",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("same file"), "{stderr}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn binary_input_is_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();

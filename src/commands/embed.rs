@@ -11,7 +11,7 @@ use crate::embed::EmbedOptions;
 use crate::settings::Settings;
 use serde_json::json;
 use std::io::{BufRead, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -85,7 +85,25 @@ pub fn read_input(path: &Path, format: InputFormat) -> Result<EmbedInput, Comman
     Ok(input)
 }
 
+/// Where the sidecar of the matrix at `out` goes: beside it, as `.json`. Refused (before any
+/// work) when that is `out` itself, which would silently replace the matrix by its sidecar.
+fn sidecar_path(out: &Path) -> Result<PathBuf, CommandError> {
+    // Case-insensitively: on macOS and Windows `x.JSON` and `x.json` are one file.
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return Err(CommandError::Input(format!(
+            "--out {}: the matrix and its .json sidecar would be the same file; name the matrix \
+             FILE.npy",
+            out.display()
+        )));
+    }
+    Ok(out.with_extension("json"))
+}
+
 pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let sidecar_path = sidecar_path(&args.out)?;
     let input = read_input(&args.input, args.input_format)?;
     for (line, why) in &input.rejected {
         eprintln!("{}:{line}: skipped: {why}", args.input.display());
@@ -144,7 +162,6 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
             "hit_rate": cache_stats.hit_rate(),
         },
     });
-    let sidecar_path = args.out.with_extension("json");
     write_atomically(&sidecar_path, |mut w| {
         serde_json::to_writer_pretty(&mut w, &sidecar)?;
         std::io::Write::write_all(&mut w, b"\n")
@@ -170,4 +187,31 @@ pub fn run(args: &EmbedArgs, settings: &Settings) -> Result<ExitCode, CommandErr
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecar_goes_beside_the_matrix() {
+        assert_eq!(
+            sidecar_path(Path::new("out/vec.npy")).unwrap(),
+            Path::new("out/vec.json")
+        );
+        assert_eq!(
+            sidecar_path(Path::new("vectors")).unwrap(),
+            Path::new("vectors.json")
+        );
+    }
+
+    /// `embed --out vec.json` used to write the matrix, then overwrite it with the sidecar
+    /// and exit 0.
+    #[test]
+    fn out_named_json_is_refused_not_overwritten_by_its_sidecar() {
+        for out in ["vec.json", "dir/vec.JSON"] {
+            let err = sidecar_path(Path::new(out)).unwrap_err().to_string();
+            assert!(err.contains("same file"), "{out}: {err}");
+        }
+    }
 }

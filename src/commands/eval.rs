@@ -439,7 +439,7 @@ pub fn publish(
         ReportFormat::Markdown => print!("{md}"),
     }
     if settings.chatty() {
-        eprintln!("wrote {}/{stem}.json and .md", dir.display());
+        eprintln!("wrote {}/{stem}.json, .md and .scores.jsonl", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 //! re-hashes every file and fails naming the first mismatch.
 
 use super::CommandError;
-use crate::cli::{ModelArgs, WeightsCommand};
+use crate::cli::{RegistryModelArgs, WeightsCommand};
 use crate::settings::Settings;
 use crate::weights::{self, Registry, ResolveOptions};
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ pub fn run(cmd: &WeightsCommand, settings: &Settings) -> Result<ExitCode, Comman
     }
 }
 
-fn list(args: &ModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+fn list(args: &RegistryModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let registry = Registry::load(&settings.home)?;
     for (name, spec) in &registry.models {
         let opts = ResolveOptions::for_home(&settings.home, args.weights.clone());
@@ -40,7 +40,7 @@ fn list(args: &ModelArgs, settings: &Settings) -> Result<ExitCode, CommandError>
     Ok(ExitCode::SUCCESS)
 }
 
-fn fetch(args: &ModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+fn fetch(args: &RegistryModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let registry = Registry::load(&settings.home)?;
     let spec = registry.get(args.model.as_deref())?;
     let opts = ResolveOptions::for_home(&settings.home, args.weights.clone());
@@ -60,7 +60,7 @@ fn fetch(args: &ModelArgs, settings: &Settings) -> Result<ExitCode, CommandError
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(args: &ModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+fn verify(args: &RegistryModelArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
     let registry = Registry::load(&settings.home)?;
     let spec = registry.get(args.model.as_deref())?;
     let opts = ResolveOptions::for_home(&settings.home, args.weights.clone());
