@@ -140,6 +140,14 @@ pub enum CorpusError {
     },
     #[error("{path}: {message}")]
     Unsupported { path: String, message: String },
+    /// Two sources give one document symbol: counting both would give that document double
+    /// weight (or merge two different texts), so only the first is kept.
+    #[error("{path}: skipped: document `{symbol}` was already read from {first}")]
+    Duplicate {
+        path: String,
+        symbol: String,
+        first: String,
+    },
 }
 
 /// A file that could not be read or was refused; the rest of the batch goes on.
@@ -172,7 +180,9 @@ pub struct ReadOutcome {
 }
 
 /// Read every path: files directly, directories recursively (files in sorted order, read in
-/// parallel with rayon), `-` from stdin.
+/// parallel with rayon), `-` from stdin. A file named twice (or inside a directory also
+/// named) is read once, with a warning; a document symbol that a second source gives again
+/// is a failure of that source (see [`CorpusError::Duplicate`]).
 pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
     let mut files = Vec::new();
     let mut outcome = ReadOutcome::default();
@@ -190,6 +200,7 @@ pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
             files.push(path.clone());
         }
     }
+    let files = read_once(files, &mut outcome.warnings);
     let results: Vec<(PathBuf, Result<FileRead, CorpusError>)> = files
         .par_iter()
         .map(|path| {
@@ -208,10 +219,28 @@ pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
             (path.clone(), res)
         })
         .collect();
+    // In the order the files were named, so which copy of a repeated symbol is kept does
+    // not depend on the thread schedule.
+    let mut first_source: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (path, res) in results {
         match res {
             Ok(read) => {
-                outcome.documents.extend(read.documents);
+                for doc in read.documents {
+                    match first_source.get(&doc.symbol) {
+                        Some(first) => outcome.failures.push(FileFailure {
+                            path: doc.source.clone(),
+                            error: CorpusError::Duplicate {
+                                path: doc.source.display().to_string(),
+                                symbol: doc.symbol,
+                                first: first.display().to_string(),
+                            },
+                        }),
+                        None => {
+                            first_source.insert(doc.symbol.clone(), doc.source.clone());
+                            outcome.documents.push(doc);
+                        }
+                    }
+                }
                 outcome.warnings.extend(read.warnings);
             }
             Err(error) => outcome.failures.push(FileFailure { path, error }),
@@ -221,6 +250,34 @@ pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
     outcome.warnings.sort();
     outcome.failures.sort_by(|a, b| a.path.cmp(&b.path));
     outcome
+}
+
+/// `files` without repeats (the same file by its canonical path), first naming kept; each
+/// repeat is a warning. Stdin (`-`) is never a repeat.
+fn read_once(files: Vec<PathBuf>, warnings: &mut Vec<FileWarning>) -> Vec<PathBuf> {
+    let mut seen: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(files.len());
+    for path in files {
+        if path.as_os_str() == "-" {
+            kept.push(path);
+            continue;
+        }
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        match seen.get(&canonical) {
+            Some(first) => warnings.push(FileWarning {
+                message: format!(
+                    "named more than once (also as {}); read once",
+                    first.display()
+                ),
+                path,
+            }),
+            None => {
+                seen.insert(canonical, path.clone());
+                kept.push(path);
+            }
+        }
+    }
+    kept
 }
 
 /// Collect regular files under `dir`, skipping hidden entries (`.git`, editor files).
@@ -664,6 +721,42 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<Document>, CorpusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file named twice (`analyze DIR DIR/file.txt`) used to be read twice: its paragraphs
+    /// counted twice under one document, doubling its weight in its year's shares.
+    #[test]
+    fn file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("S-RES-2331(2016).txt");
+        std::fs::write(&file, "1. Condemns trafficking in persons.\n").unwrap();
+        let out = read_paths(&[dir.path().to_path_buf(), file.clone()]);
+        assert_eq!(out.documents.len(), 1);
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        assert_eq!(out.warnings.len(), 1);
+        assert!(out.warnings[0].message.contains("named more than once"));
+    }
+
+    /// Two files giving one symbol (same resolution in two folders, or two notes.txt) are
+    /// not merged into one document: the first named is kept, the second is a failure.
+    #[test]
+    fn second_source_of_a_symbol_is_a_failure_not_a_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for (d, text) in [(&a, "First text.\n"), (&b, "Second text.\n")] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("notes.txt"), text).unwrap();
+        }
+        let out = read_paths(&[b.clone(), a.clone()]);
+        assert_eq!(out.documents.len(), 1);
+        assert_eq!(out.documents[0].text.trim(), "Second text.");
+        assert_eq!(out.failures.len(), 1);
+        let message = out.failures[0].error.to_string();
+        assert!(
+            message.contains("document `notes` was already read from"),
+            "{message}"
+        );
+        assert_eq!(out.failures[0].path, a.join("notes.txt"));
+    }
 
     #[test]
     fn names_pick_kind_and_symbol() {
