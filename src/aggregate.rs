@@ -123,8 +123,9 @@ impl Counts {
 
 /// The dilution index: the share of security and crime framing in all rights-relevant
 /// framing, `(S + C) / (S + C + H)`, from paragraph counts (or shares) carrying each frame.
-/// 0 means only human-rights framing, 1 means human rights absent where security or crime
-/// framing is present; 0.5 means they balance. Undefined when none of the three occurs.
+/// 0 means only human-rights framing, 1 means no paragraph carries human rights (whether it
+/// appears beside security is what P(human rights | security) measures); 0.5 means they
+/// balance. Undefined when none of the three occurs.
 /// It rises when human-rights language loses ground relative to security and crime
 /// framings, whether because it falls or because they grow — the "dilution" of the seed
 /// literature — and, unlike a raw share, it does not move when procedural (unframed)

@@ -364,17 +364,24 @@ impl AnalysisSummary {
              table{{border-collapse:collapse;font-size:12px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
              td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n\
              <h1>{t}</h1><p>Model <code>{m}</code>; {p} paragraphs in {d} documents. Shaded bands are 95% bootstrap \
-             confidence intervals over documents. Dashed lines mark change points (PELT).</p>\n",
+             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.</p>\n",
             t = esc(&self.title),
             m = esc(&self.model),
             p = self.paragraphs,
             d = self.documents
         );
+        // Change points are drawn on the chart of the series they were found in: the
+        // human-rights share's on the frame shares, the dilution index's on its own.
+        let hr_cps = self
+            .change_points
+            .get("human_rights")
+            .cloned()
+            .unwrap_or_default();
         s.push_str("<h2>Frame shares over time</h2>");
         s.push_str(&line_chart(
             "Share of paragraphs carrying each frame",
             &frame_series,
-            &[],
+            &hr_cps,
         ));
         s.push_str("<h2>Dilution index</h2>");
         let cps = self
@@ -388,15 +395,10 @@ impl AnalysisSummary {
             &cps,
         ));
         s.push_str("<h2>Human rights alongside security and crime</h2>");
-        let hr_cps = self
-            .change_points
-            .get("human_rights")
-            .cloned()
-            .unwrap_or_default();
         s.push_str(&line_chart(
             "P(human rights | security), P(human rights | crime)",
             &conditional,
-            &hr_cps,
+            &[],
         ));
         s.push_str("<h2>Citations over time</h2>");
         s.push_str(&line_chart(
@@ -491,6 +493,32 @@ mod tests {
                 .collect();
             assert!(hits.is_empty(), "external resource `{bad}` in the report");
         }
+    }
+
+    /// The human-rights share's change points used to be drawn on the P(human rights |
+    /// security) chart, and none on the frame-share chart that plots that share.
+    #[test]
+    fn change_points_are_drawn_on_the_chart_of_their_series() {
+        let mut summary = summary();
+        summary.change_points = [
+            ("human_rights".to_string(), vec![2001]),
+            ("dilution_index".to_string(), vec![2002, 2003]),
+        ]
+        .into_iter()
+        .collect();
+        let html = summary.to_html();
+        let charts: Vec<&str> = html.split("<svg").skip(1).collect();
+        let lines = |chart: &str| chart.matches("class=\"change-point\"").count();
+        assert_eq!(charts.len(), 4);
+        assert!(charts[0].contains("Share of paragraphs carrying each frame"));
+        assert_eq!(
+            lines(charts[0]),
+            1,
+            "frame shares: the human-rights share's"
+        );
+        assert_eq!(lines(charts[1]), 2, "dilution index: its own");
+        assert_eq!(lines(charts[2]), 0, "conditional shares: none computed");
+        assert_eq!(lines(charts[3]), 0, "citations: none");
     }
 
     #[test]
