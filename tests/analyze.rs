@@ -225,4 +225,31 @@ fn three_shards_merged_equal_one_run() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing shards: 2/3"), "{err}");
+
+    // A shard run with another agenda table is refused: merge used to accept it and mix
+    // two tables' agendas in one shares.csv.
+    let table = dir.path().join("agendas.toml");
+    let edited = std::fs::read_to_string(common::repo_root().join("datasets/agendas.toml"))
+        .unwrap()
+        .replace(
+            "id = \"counter_terrorism\"",
+            "id = \"counter_terrorism_edited\"",
+        );
+    std::fs::write(&table, edited).unwrap();
+    let other = dir.path().join("shard3-other-table");
+    let status = analyze(&other, &cache)
+        .args(["--shard", "3/3", "--agendas"])
+        .arg(&table)
+        .status()
+        .unwrap();
+    assert!(status.success(), "shard 3/3 with another table: {status}");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
+        .args(["-q", "merge", "--out"])
+        .arg(dir.path().join("mixed"))
+        .args([&shard_dirs[0], &shard_dirs[1], &other])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shard 3/3"), "{err}");
 }

@@ -246,6 +246,11 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             .par_iter_mut()
             .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
     }
+    // The agenda table in force (None: the built-in rules), as agenda_rules picks it.
+    let agenda_table = args
+        .agendas
+        .clone()
+        .or_else(|| Some(settings.datasets_dir().join("agendas.toml")).filter(|p| p.is_file()));
     let record = RunRecord {
         model: scorer.model_record(),
         head: json!({"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": scorer.annotations_sha256()}),
@@ -256,6 +261,11 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             "batch_tokens": args.encoder.batch_tokens, "window_overlap": args.encoder.window_overlap,
             "gold": args.gold.as_ref().map(|g| g.display().to_string()),
             "gold_sha256": args.gold.as_ref().and_then(|g| sha256_hex(g)),
+            // The tables that decide agendas and citations: shards made with other tables
+            // must not be merged (merge compares these parameters).
+            "agendas": agenda_table.as_ref().map(|p| p.display().to_string()),
+            "agendas_sha256": agenda_table.as_ref().and_then(|p| sha256_hex(p)),
+            "citations_sha256": sha256_hex(&settings.datasets_dir().join("citations.toml")),
         }),
         documents_read: seg.read.documents.len(),
         paragraphs_segmented: seg.paragraphs.len(),
@@ -795,7 +805,12 @@ fn adjusted_shares_for(
     enc: &crate::cli::EncoderArgs,
     settings: &Settings,
 ) -> Result<Option<AdjustRates>, CommandError> {
-    let gold = crate::dataset::read_gold(gold)?;
+    let path = gold;
+    let gold = crate::dataset::read_gold(path)?;
+    // As `eval --gold` does: lines that are not gold items are named, not silently dropped.
+    for (line, why) in &gold.rejected {
+        eprintln!("{}:{line}: skipped: {why}", path.display());
+    }
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
     let (predictions, _) = scorer.predict(enc, &texts, settings)?;
     let mut rates = BTreeMap::new();
