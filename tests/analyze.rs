@@ -253,3 +253,55 @@ fn three_shards_merged_equal_one_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shard 3/3"), "{err}");
 }
+
+/// Resolutions and speeches given together used to be pooled into one `all` series, which
+/// then moved with which corpora were present (speech paragraphs outnumber resolution
+/// paragraphs three to one). Each kind is now a complete analysis of its own, in
+/// `out/<kind>/`, and the resolutions' one is exactly the resolutions-only run.
+#[test]
+fn resolutions_and_speeches_are_analysed_apart_not_pooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = common::test_cache_dir();
+    let alone = dir.path().join("resolutions");
+    let status = analyze(&alone, &cache).status().unwrap();
+    assert!(status.success(), "resolutions only: {status}");
+    let speeches =
+        common::shared_corpus(&["ungd-speeches-2000-2024"]).join("ungd-speeches-2000-2024");
+    let mixed = dir.path().join("mixed");
+    let status = analyze(&mixed, &cache)
+        .arg(speeches.join("2015/DEU_70_2015.txt"))
+        .arg(speeches.join("2019/FRA_74_2019.txt"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "resolutions and speeches: {status}");
+    assert!(
+        !mixed.join("shares.csv").exists(),
+        "no pooled analysis at the top"
+    );
+    for name in TABLES {
+        let a = std::fs::read(alone.join(name)).unwrap();
+        let b = std::fs::read(mixed.join("resolution").join(name)).unwrap();
+        assert!(
+            a == b,
+            "resolution/{name} differs from the resolutions-only run"
+        );
+    }
+    let shares = std::fs::read_to_string(mixed.join("speech/shares.csv")).unwrap();
+    let years: std::collections::BTreeSet<&str> = shares
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        years.into_iter().collect::<Vec<_>>(),
+        ["2015", "2019"],
+        "the speech analysis holds the two speeches' years only"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mixed.join("speech/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["document_kind"], "speech");
+    assert_eq!(manifest["counts"]["documents_analysed"], 2);
+    let report = std::fs::read_to_string(mixed.join("speech/report.md")).unwrap();
+    assert!(report.contains("General Assembly speeches"), "{report}");
+}

@@ -14,6 +14,7 @@ use crate::aggregate::{self, AggregateOptions, Observation, ShareRow};
 use crate::citations::{CitationTable, Citations};
 use crate::classify::{Frame, FrameScores, LabelSet};
 use crate::cli::AnalyzeArgs;
+use crate::corpus::DocKind;
 use crate::report::AnalysisSummary;
 use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
@@ -491,6 +492,12 @@ pub fn merge(args: &crate::cli::MergeArgs, settings: &Settings) -> Result<ExitCo
 
 /// aggregate -> report: everything after classification, shared by a single run and a
 /// merge of shards, so both write the same files.
+///
+/// One analysis per kind of document: resolutions, speeches and meeting records are
+/// different genres, and speeches outnumber resolution paragraphs about three to one where
+/// both exist, so one pooled series would move with which corpora are present rather than
+/// with framing. Inputs of one kind are analysed into `out` itself; inputs of several kinds
+/// into `out/<kind>/` each (`resolution`, `speech`, ...), every one a complete analysis.
 #[allow(clippy::too_many_arguments)]
 fn finish(
     out: &Path,
@@ -501,9 +508,106 @@ fn finish(
     adjusted: Option<AdjustRates>,
     bootstrap: usize,
     seed: u64,
-    mut timings: BTreeMap<&str, f64>,
+    timings: BTreeMap<&str, f64>,
     started: Instant,
 ) -> Result<ExitCode, CommandError> {
+    let mut by_kind: BTreeMap<DocKind, Vec<usize>> = BTreeMap::new();
+    for (i, p) in paragraphs.iter().enumerate() {
+        by_kind.entry(p.doc_kind).or_default().push(i);
+    }
+    let split = by_kind.len() > 1;
+    for (kind, rows) in &by_kind {
+        let dir = if split {
+            out.join(kind.as_str())
+        } else {
+            out.to_path_buf()
+        };
+        let ps: Vec<&Paragraph> = rows.iter().map(|&i| paragraphs[i]).collect();
+        let cs: Vec<(FrameScores, LabelSet, Citations)> =
+            rows.iter().map(|&i| classified[i].clone()).collect();
+        finish_kind(
+            &dir,
+            Some(*kind),
+            &ps,
+            &cs,
+            record,
+            adjusted.as_ref(),
+            bootstrap,
+            seed,
+            timings.clone(),
+            started,
+        )?;
+    }
+    if by_kind.is_empty() {
+        finish_kind(
+            out,
+            None,
+            &[],
+            &[],
+            record,
+            adjusted.as_ref(),
+            bootstrap,
+            seed,
+            timings,
+            started,
+        )?;
+    }
+    for f in &record.failures {
+        eprintln!("failed: {f}");
+    }
+    if settings.chatty() {
+        eprintln!(
+            "analysed {} paragraphs in {:.1}s (embedding cache hit rate {:.0}%) -> {}{}",
+            paragraphs.len(),
+            started.elapsed().as_secs_f64(),
+            100.0 * record.embedding_cache.hit_rate(),
+            out.display(),
+            if split {
+                format!(
+                    " (one analysis per kind of document: {})",
+                    by_kind
+                        .keys()
+                        .map(|k| format!("{}/", k.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if record.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// What the report calls the documents of one kind (`None`: a run with no paragraphs).
+fn kind_title(kind: Option<DocKind>) -> &'static str {
+    match kind {
+        Some(DocKind::Resolution) => "Security Council resolutions",
+        Some(DocKind::MeetingRecord) => "Security Council meeting records",
+        Some(DocKind::Speech) => "General Assembly speeches",
+        Some(DocKind::Other) => "texts",
+        None => "Security Council texts",
+    }
+}
+
+/// [`finish`] for the paragraphs of one kind of document, into `out`.
+#[allow(clippy::too_many_arguments)]
+fn finish_kind(
+    out: &Path,
+    kind: Option<DocKind>,
+    paragraphs: &[&Paragraph],
+    classified: &[(FrameScores, LabelSet, Citations)],
+    record: &RunRecord,
+    adjusted: Option<&AdjustRates>,
+    bootstrap: usize,
+    seed: u64,
+    mut timings: BTreeMap<&str, f64>,
+    started: Instant,
+) -> Result<(), CommandError> {
     // aggregate
     let t = Instant::now();
     let observations: Vec<Observation> = paragraphs
@@ -581,7 +685,7 @@ fn finish(
         .map(|(d, (y, n, h))| (d.to_string(), *y, *n, *h as f64 / *n as f64))
         .collect();
     let adjusted = match adjusted {
-        Some(rates) => apply_rates(&rates, &shares),
+        Some(rates) => apply_rates(rates, &shares),
         None => Vec::new(),
     };
     timings.insert("aggregate_s", t.elapsed().as_secs_f64());
@@ -589,7 +693,7 @@ fn finish(
     // report + outputs
     let t = Instant::now();
     let summary = AnalysisSummary {
-        title: "frameshift: framing of Security Council texts over time".into(),
+        title: format!("frameshift: framing of {} over time", kind_title(kind)),
         model: record.model["name"]
             .as_str()
             .unwrap_or_default()
@@ -623,6 +727,7 @@ fn finish(
         "model": record.model,
         "head": record.head,
         "parameters": record.parameters,
+        "document_kind": kind.map(DocKind::as_str),
         "counts": {
             "documents_read": record.documents_read,
             "documents_analysed": per_doc.len(),
@@ -639,26 +744,7 @@ fn finish(
         "failures": record.failures,
         "inputs": record.inputs,
     });
-    super::write_json(&out.join("manifest.json"), &manifest)?;
-
-    for f in &record.failures {
-        eprintln!("failed: {f}");
-    }
-    if settings.chatty() {
-        eprintln!(
-            "analysed {} paragraphs in {} documents in {:.1}s (embedding cache hit rate {:.0}%) -> {}",
-            paragraphs.len(),
-            per_doc.len(),
-            started.elapsed().as_secs_f64(),
-            100.0 * record.embedding_cache.hit_rate(),
-            out.display()
-        );
-    }
-    Ok(if record.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    super::write_json(&out.join("manifest.json"), &manifest)
 }
 
 fn write_outputs(
