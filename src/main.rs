@@ -14,8 +14,15 @@ fn main() -> ExitCode {
             // One line per cause, no backtrace: the user needs the reason, not our stack.
             let err = anyhow::Error::from(err);
             eprintln!("error: {err}");
+            // Errors that already quote their cause (`{path}: cannot read: {source}`) would
+            // print it twice; a cause is shown only when the line above does not hold it.
+            let mut shown = err.to_string();
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let cause = cause.to_string();
+                if !shown.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
+                shown = cause;
             }
             ExitCode::from(2)
         }

@@ -168,7 +168,8 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         .read
         .failures
         .iter()
-        .map(|f| format!("{}: {}", f.path.display(), f.error))
+        // Every corpus error names its file already.
+        .map(|f| f.error.to_string())
         .chain(
             seg.failures
                 .iter()
@@ -205,6 +206,10 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         );
     }
     if paragraphs_in_range == 0 {
+        // Say why: often every input failed to read, and the failures are the reason.
+        for f in &failures {
+            eprintln!("failed: {f}");
+        }
         return Err(CommandError::Input(
             "no paragraphs found in the given corpus and year range".into(),
         ));
