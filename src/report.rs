@@ -209,6 +209,15 @@ impl AnalysisSummary {
         s
     }
 
+    /// The `--gold` corrected shares, one row per year x frame.
+    fn adjusted_md(&self) -> String {
+        let mut s = String::from("| year | frame | corrected share |\n|---:|---|---:|\n");
+        for (y, f, v) in &self.adjusted {
+            let _ = writeln!(s, "| {y} | {f} | {} |", fmt_opt(*v));
+        }
+        s
+    }
+
     fn trends_md(&self) -> String {
         let mut s = String::from(
             "| agenda | measure | slope per year | 95% CI | years |\n|---|---|---:|---|---|\n",
@@ -306,10 +315,8 @@ impl AnalysisSummary {
             );
         }
         if !self.adjusted.is_empty() {
-            s.push_str("\n## Corrected shares (adjusted classify-and-count from the gold set)\n\n| year | frame | corrected share |\n|---:|---|---:|\n");
-            for (y, f, v) in &self.adjusted {
-                let _ = writeln!(s, "| {y} | {f} | {} |", fmt_opt(*v));
-            }
+            s.push_str("\n## Corrected shares (adjusted classify-and-count from the gold set)\n\n");
+            s.push_str(&self.adjusted_md());
         }
         s.push_str("\n## Shares per year (all agendas)\n\n");
         s.push_str(&self.share_table_md("all"));
@@ -412,6 +419,10 @@ impl AnalysisSummary {
         s.push_str(&md_tables(&self.documents_md(10)));
         s.push_str("<h2>Shares per year</h2>");
         s.push_str(&md_tables(&self.share_table_md("all")));
+        if !self.adjusted.is_empty() {
+            s.push_str("<h2>Corrected shares (adjusted classify-and-count from the gold set)</h2>");
+            s.push_str(&md_tables(&self.adjusted_md()));
+        }
         s.push_str("</body></html>\n");
         s
     }
@@ -519,6 +530,19 @@ mod tests {
         assert_eq!(lines(charts[1]), 2, "dilution index: its own");
         assert_eq!(lines(charts[2]), 0, "conditional shares: none computed");
         assert_eq!(lines(charts[3]), 0, "citations: none");
+    }
+
+    /// The `--gold` corrected shares used to appear only in report.md.
+    #[test]
+    fn corrected_shares_are_in_both_reports() {
+        let mut summary = summary();
+        summary.adjusted = vec![(2001, "human_rights".into(), Some(0.1234))];
+        for report in [summary.to_markdown(), summary.to_html()] {
+            assert!(report.contains("Corrected shares"), "{report}");
+            assert!(report.contains("0.123"), "{report}");
+        }
+        let without_gold = summary().to_html() + &summary().to_markdown();
+        assert!(!without_gold.contains("Corrected"));
     }
 
     #[test]
