@@ -535,9 +535,9 @@ mod tests {
     /// The `--gold` corrected shares used to appear only in report.md.
     #[test]
     fn corrected_shares_are_in_both_reports() {
-        let mut summary = summary();
-        summary.adjusted = vec![(2001, "human_rights".into(), Some(0.1234))];
-        for report in [summary.to_markdown(), summary.to_html()] {
+        let mut with_gold = summary();
+        with_gold.adjusted = vec![(2001, "human_rights".into(), Some(0.1234))];
+        for report in [with_gold.to_markdown(), with_gold.to_html()] {
             assert!(report.contains("Corrected shares"), "{report}");
             assert!(report.contains("0.123"), "{report}");
         }
