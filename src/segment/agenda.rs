@@ -61,7 +61,25 @@ impl AgendaRules {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
+        let mut ids = BTreeSet::new();
         for rule in &mut rules.agendas {
+            // `all` names the group of every document in analyze's outputs; an agenda of that
+            // name would add its paragraphs to it a second time. A repeated id would merge two
+            // rules' documents under one name without saying so.
+            if rule.id == "all" || !ids.insert(rule.id.clone()) {
+                return Err(SegmentError::Rules {
+                    path: origin.to_string(),
+                    message: format!(
+                        "agenda id `{}` is {}",
+                        rule.id,
+                        if rule.id == "all" {
+                            "reserved (it names every document in the outputs)"
+                        } else {
+                            "used twice"
+                        }
+                    ),
+                });
+            }
             for p in rule.phrases.iter_mut().chain(rule.title_phrases.iter_mut()) {
                 *p = normalise(p);
             }
@@ -153,5 +171,19 @@ mod tests {
         assert!(tags.contains(&"counter_terrorism".to_string()), "{tags:?}");
         assert!(tags.contains(&"country_situation".to_string()), "{tags:?}");
         assert!(!tags.contains(&"sanctions".to_string()), "{tags:?}");
+    }
+
+    /// An agenda called `all` used to be accepted, and its paragraphs were then counted a
+    /// second time in analyze's `all` group; a repeated id silently merged two rules.
+    #[test]
+    fn reserved_and_repeated_agenda_ids_are_refused() {
+        let rule =
+            |id: &str| format!("[[agenda]]\nid = \"{id}\"\nname = \"x\"\nphrases = [\"x\"]\n");
+        let err = AgendaRules::parse(&rule("all"), "t.toml").unwrap_err();
+        assert!(err.to_string().contains("reserved"), "{err}");
+        let twice = rule("sanctions") + &rule("sanctions");
+        let err = AgendaRules::parse(&twice, "t.toml").unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
+        assert!(AgendaRules::parse(&rule("sanctions"), "t.toml").is_ok());
     }
 }
