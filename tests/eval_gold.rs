@@ -75,6 +75,11 @@ fn eval_gold(method: &str, dir: &Path) -> (Value, Vec<Value>) {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(report["method"], method);
+    assert_eq!(
+        report["skipped_lines"],
+        serde_json::json!([4]),
+        "the report says which gold line it did not score"
+    );
     check_report_follows_from_rows(&report, &rows);
     (report, rows)
 }

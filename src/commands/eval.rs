@@ -97,7 +97,15 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
     if let Some(path) = &args.scores {
         write_gold_scores(path, &gold.items, &predicted, scores.as_deref())?;
     }
-    print_report(args.format, method, gold_path, &report, head_sha.as_deref());
+    let skipped: Vec<usize> = gold.rejected.iter().map(|(line, _)| *line).collect();
+    print_report(
+        args.format,
+        method,
+        gold_path,
+        &report,
+        head_sha.as_deref(),
+        &skipped,
+    );
     Ok(if gold.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -167,12 +175,16 @@ fn print_report(
     gold: &Path,
     report: &Report,
     head_sha: Option<&str>,
+    skipped_lines: &[usize],
 ) {
     match format {
         ReportFormat::Json => {
             let mut v = serde_json::to_value(report).expect("report serialises");
             v["method"] = method_name(method).into();
             v["gold"] = gold.display().to_string().into();
+            // The gold lines that were not scored (named on stderr with the reason), so a
+            // report read later still says it did not cover the whole file.
+            v["skipped_lines"] = skipped_lines.into();
             if let Some(h) = head_sha {
                 v["head_sha256"] = h.into();
             }
@@ -183,6 +195,17 @@ fn print_report(
                 "{}",
                 report.to_markdown(&format!("{} on {}", method_name(method), gold.display()))
             );
+            if !skipped_lines.is_empty() {
+                println!(
+                    "\n{} line(s) of the gold file skipped (not scored): {}",
+                    skipped_lines.len(),
+                    skipped_lines
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
     }
 }
