@@ -47,6 +47,16 @@ fn analyze(out: &Path, cache: &Path) -> std::process::Command {
     cmd
 }
 
+/// `frameshift merge SHARDS... --out OUT` (merge embeds nothing: no weights needed).
+fn merge(out: &Path, shards: &[&PathBuf]) -> std::process::Output {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
+        .args(["-q", "merge", "--out"])
+        .arg(out)
+        .args(shards)
+        .output()
+        .unwrap()
+}
+
 const TABLES: [&str; 7] = [
     "paragraphs.csv",
     "paragraphs.jsonl",
@@ -184,15 +194,8 @@ fn three_shards_merged_equal_one_run() {
         shard_dirs.push(out);
     }
     let merged = dir.path().join("merged");
-    let model = common::minilm();
     // Shards given out of order: merge restores the run's order.
-    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
-        .env("FRAMESHIFT_WEIGHTS", &model.dir)
-        .args(["-q", "merge", "--out"])
-        .arg(&merged)
-        .args([&shard_dirs[2], &shard_dirs[0], &shard_dirs[1]])
-        .status()
-        .unwrap();
+    let status = merge(&merged, &[&shard_dirs[2], &shard_dirs[0], &shard_dirs[1]]).status;
     assert!(status.success(), "merge: {status}");
     for name in TABLES {
         let a = std::fs::read(single.join(name)).unwrap();
@@ -216,12 +219,7 @@ fn three_shards_merged_equal_one_run() {
     assert_eq!(manifest(&single), manifest(&merged));
 
     // A missing shard is refused, naming it.
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
-        .args(["-q", "merge", "--out"])
-        .arg(dir.path().join("bad"))
-        .args([&shard_dirs[0], &shard_dirs[2]])
-        .output()
-        .unwrap();
+    let out = merge(&dir.path().join("bad"), &[&shard_dirs[0], &shard_dirs[2]]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing shards: 2/3"), "{err}");
@@ -243,12 +241,10 @@ fn three_shards_merged_equal_one_run() {
         .status()
         .unwrap();
     assert!(status.success(), "shard 3/3 with another table: {status}");
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
-        .args(["-q", "merge", "--out"])
-        .arg(dir.path().join("mixed"))
-        .args([&shard_dirs[0], &shard_dirs[1], &other])
-        .output()
-        .unwrap();
+    let out = merge(
+        &dir.path().join("mixed"),
+        &[&shard_dirs[0], &shard_dirs[1], &other],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shard 3/3"), "{err}");

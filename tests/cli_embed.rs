@@ -117,6 +117,22 @@ fn bad_jsonl_line_is_reported_rest_written_exit_1() {
     assert_eq!(npy::read_f32(&out).unwrap().rows, 2);
 }
 
+/// Run `embed INPUT --out OUT` that must be refused: exit 2, nothing written at OUT; gives
+/// stderr so the test can check it says why.
+fn embed_refused(input: &std::path::Path, out: &std::path::Path) -> String {
+    let assert = frameshift()
+        .args([
+            "embed",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2);
+    assert!(!out.exists());
+    String::from_utf8_lossy(&assert.get_output().stderr).to_string()
+}
+
 /// `embed --out vec.json` used to write the matrix, then replace it with its own sidecar
 /// (same path) and exit 0: the vectors were lost without a word.
 #[test]
@@ -125,18 +141,8 @@ fn out_named_json_is_refused_before_the_matrix_is_lost() {
     let input = dir.path().join("paras.txt");
     std::fs::write(&input, LINES).unwrap();
     let out = dir.path().join("vec.json");
-    let assert = frameshift()
-        .args([
-            "embed",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let stderr = embed_refused(&input, &out);
     assert!(stderr.contains("same file"), "{stderr}");
-    assert!(!out.exists());
 }
 
 #[test]
@@ -145,18 +151,8 @@ fn binary_input_is_refused_with_a_message() {
     let input = dir.path().join("blob.txt");
     std::fs::write(&input, [0u8, 159, 146, 150, 0, 1, 2]).unwrap();
     let out = dir.path().join("blob.npy");
-    let assert = frameshift()
-        .args([
-            "embed",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let stderr = embed_refused(&input, &out);
     assert!(stderr.contains("binary"), "{stderr}");
-    assert!(!out.exists());
 }
 
 #[test]

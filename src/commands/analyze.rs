@@ -252,11 +252,7 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             .par_iter_mut()
             .for_each(|(p, h)| *h = sha256_hex(Path::new(p)));
     }
-    // The agenda table in force (None: the built-in rules), as agenda_rules picks it.
-    let agenda_table = args
-        .agendas
-        .clone()
-        .or_else(|| Some(settings.datasets_dir().join("agendas.toml")).filter(|p| p.is_file()));
+    let agenda_table = super::agenda_table(args.agendas.as_deref(), settings);
     let record = RunRecord {
         model: scorer.model_record(),
         head: json!({"path": head_path.display().to_string(), "sha256": sha256_hex(&head_path), "annotations_sha256": scorer.annotations_sha256()}),
@@ -521,34 +517,14 @@ fn finish(
         by_kind.entry(p.doc_kind).or_default().push(i);
     }
     let split = by_kind.len() > 1;
-    for (kind, rows) in &by_kind {
-        let dir = if split {
-            out.join(kind.as_str())
-        } else {
-            out.to_path_buf()
-        };
-        let ps: Vec<&Paragraph> = rows.iter().map(|&i| paragraphs[i]).collect();
-        let cs: Vec<(FrameScores, LabelSet, Citations)> =
-            rows.iter().map(|&i| classified[i].clone()).collect();
-        finish_kind(
-            &dir,
-            Some(*kind),
-            &ps,
-            &cs,
-            record,
-            adjusted.as_ref(),
-            bootstrap,
-            seed,
-            timings.clone(),
-            started,
-        )?;
-    }
-    if by_kind.is_empty() {
+    if !split {
+        // One kind (or none): the paragraphs as given, into `out` itself.
+        let kind = by_kind.keys().next().copied();
         finish_kind(
             out,
-            None,
-            &[],
-            &[],
+            kind,
+            paragraphs,
+            classified,
             record,
             adjusted.as_ref(),
             bootstrap,
@@ -556,6 +532,24 @@ fn finish(
             timings,
             started,
         )?;
+    } else {
+        for (kind, rows) in &by_kind {
+            let ps: Vec<&Paragraph> = rows.iter().map(|&i| paragraphs[i]).collect();
+            let cs: Vec<(FrameScores, LabelSet, Citations)> =
+                rows.iter().map(|&i| classified[i].clone()).collect();
+            finish_kind(
+                &out.join(kind.as_str()),
+                Some(*kind),
+                &ps,
+                &cs,
+                record,
+                adjusted.as_ref(),
+                bootstrap,
+                seed,
+                timings.clone(),
+                started,
+            )?;
+        }
     }
     for f in &record.failures {
         eprintln!("failed: {f}");

@@ -189,15 +189,21 @@ pub fn agenda_rules(
     settings: &Settings,
 ) -> Result<crate::segment::AgendaRules, CommandError> {
     use crate::segment::AgendaRules;
-    if let Some(path) = explicit {
-        return Ok(AgendaRules::load(path)?);
-    }
-    let default = settings.datasets_dir().join("agendas.toml");
-    Ok(if default.is_file() {
-        AgendaRules::load(&default)?
-    } else {
-        AgendaRules::builtin()
+    Ok(match agenda_table(explicit, settings) {
+        Some(path) => AgendaRules::load(&path)?,
+        None => AgendaRules::builtin(),
     })
+}
+
+/// The agenda table file [`agenda_rules`] reads: `explicit`, else `datasets/agendas.toml`
+/// when present; `None` means the built-in rules.
+pub fn agenda_table(
+    explicit: Option<&std::path::Path>,
+    settings: &Settings,
+) -> Option<std::path::PathBuf> {
+    explicit
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| Some(settings.datasets_dir().join("agendas.toml")).filter(|p| p.is_file()))
 }
 
 /// The trained head for `encoder`: `explicit` when given, else `weights/heads/<model>.json`;
