@@ -265,7 +265,8 @@ pub struct EvalArgs {
 
     /// Cross-validate fine-tuning (encoder and head trained together in each fold) instead
     /// of the frozen-embedding methods; writes `<date>-<model>-finetuned.{json,md,scores.jsonl}`.
-    /// Five fine-tuning runs: 52-56 min on 2 CPU cores.
+    /// Five fine-tuning runs: MiniLM 46-56 min on 2 CPU cores, about 2 min on an H100;
+    /// MPNet (`--model mpnet`) about 4 min on an H100 (hours, not measured, on 2 CPU cores).
     #[arg(long, conflicts_with = "gold")]
     pub finetune: bool,
 
@@ -311,9 +312,9 @@ pub struct TrainArgs {
     #[arg(long, short, value_name = "PATH")]
     pub out: Option<PathBuf>,
 
-    /// Fine-tune the encoder together with the head (BERT models; about 14 minutes for
-    /// MiniLM on 2 CPU cores) instead of training a head on frozen embeddings. Load the
-    /// result with `--model weights/<model>-finetuned`.
+    /// Fine-tune the encoder together with the head (MiniLM: about 14 minutes on 2 CPU
+    /// cores; MPNet: a GPU is advised, see README) instead of training a head on frozen
+    /// embeddings. Load the result with `--model <model>-finetuned`.
     #[arg(long)]
     pub finetune: bool,
 

@@ -7,12 +7,12 @@
 //! 2. [`segment`]: a `Document` -> [`segment::Paragraph`]s with stable ids
 //!    (`S/RES/1325 (2000)#op8a`), page furniture removed, agenda tags attached.
 //! 3. [`embed`]: paragraph texts -> [`embed::Embedding`]s from a sentence encoder
-//!    (MiniLM through candle), windowed so nothing is silently truncated, batched by a token
-//!    budget, results in input order.
+//!    (MiniLM or MPNet through candle), windowed so nothing is silently truncated, batched
+//!    by a token budget, results in input order.
 //! 4. [`classify`]: embeddings -> [`classify::FrameScores`] (a probability per codebook frame)
 //!    and label sets, from a multi-label logistic head trained in Rust with grouped
-//!    cross-validation ([`metrics`] scores any method the same way), or from a BERT encoder
-//!    fine-tuned together with that head ([`classify::finetune`]).
+//!    cross-validation ([`metrics`] scores any method the same way), or from an encoder
+//!    (BERT or MPNet) fine-tuned together with that head ([`classify::finetune`]).
 //!
 //!    [`citations`] finds the legal instruments and resolutions each paragraph cites.
 //! 5. [`aggregate`]: per-paragraph frames -> shares per year and agenda with bootstrap CIs

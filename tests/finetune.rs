@@ -1,17 +1,20 @@
-//! Fine-tuning with the real MiniLM (`frameshift train --finetune`): the differentiable
-//! forward pass gives the encoder's own vectors, the command writes a model directory that
-//! every command loads with `--model DIR`, reruns give the same bytes, and the directory's
-//! head refuses another encoder. Needs the real weights and ../shared/corpus (fails saying
-//! how to get them). The plumbing test trains on a small subset for one epoch (about a
-//! minute). The full run (14 minutes in release, about 20 in the test profile) is not
-//! repeated here; README, "Fine-tuned MiniLM", says how to check a rerun against the
-//! committed record `weights/heads/minilm-finetuned/`.
+//! Fine-tuning with the real models (`frameshift train --finetune`): the differentiable
+//! forward pass gives the encoder's own vectors (MiniLM's and MPNet's), the command writes a
+//! model directory that every command loads with `--model DIR` (MiniLM's and MPNet's),
+//! reruns give the same bytes, and the directory's head refuses another encoder. Needs the
+//! real weights and ../shared/corpus (fails saying how to get them). The plumbing tests
+//! train on a small subset for one epoch (about a minute each). The full run (14 minutes in
+//! release, about 20 in the test profile) is not repeated here; README, "Fine-tuned
+//! MiniLM", says how to check a rerun against the committed record
+//! `weights/heads/minilm-finetuned/`.
 
 mod common;
 
 use assert_cmd::Command;
 use frameshift::classify::finetune::{LinearHead, Trainable};
+use frameshift::embed::mpnet::MpnetEncoder;
 use frameshift::embed::{embed_texts, EmbedOptions, Encoder};
+use frameshift::weights::ResolvedModel;
 use std::path::Path;
 
 const TEXTS: [&str; 3] = [
@@ -20,23 +23,23 @@ const TEXTS: [&str; 3] = [
     "Calls upon all parties to protect women and girls from sexual and gender-based violence and to respect human rights.",
 ];
 
-#[test]
-fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
-    let model = common::minilm();
-    let encoder = common::minilm_encoder();
+/// The differentiable forward pass of `model` (loaded as fine-tuning loads it) gives
+/// `encoder`'s vectors for whole paragraphs.
+fn forward_matches_encoder(model: &ResolvedModel, encoder: &dyn Encoder) {
+    let info = encoder.info();
     let zero = LinearHead {
-        weights: vec![vec![0.0; 384 + 4]; 4],
+        weights: vec![vec![0.0; info.dim + 4]; 4],
         bias: vec![0.0; 4],
     };
-    let trainable = Trainable::load(&model.dir, &zero, &candle_core::Device::Cpu).unwrap();
-    let expected = embed_texts(&encoder, &TEXTS, &EmbedOptions::default()).unwrap();
-    let info = encoder.info();
+    let cpu = candle_core::Device::Cpu;
+    let trainable = Trainable::load(&model.dir, model.spec.architecture, &zero, &cpu).unwrap();
+    let expected = embed_texts(encoder, &TEXTS, &EmbedOptions::default()).unwrap();
     for (text, want) in TEXTS.iter().zip(&expected) {
         let mut ids = vec![info.cls_id];
         ids.extend(encoder.tokenize(text).unwrap());
         ids.push(info.sep_id);
         let n = ids.len();
-        let ids = candle_core::Tensor::from_vec(ids, (1, n), &candle_core::Device::Cpu).unwrap();
+        let ids = candle_core::Tensor::from_vec(ids, (1, n), &cpu).unwrap();
         let mask = ids
             .ones_like()
             .unwrap()
@@ -50,9 +53,22 @@ fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
         let cos = frameshift::embed::cosine(&got[0], &want.vector);
         assert!(
             cos > 0.99999,
-            "{text}: cosine {cos} to the encoder's vector"
+            "{}: {text}: cosine {cos} to the encoder's vector",
+            model.spec.name
         );
     }
+}
+
+#[test]
+fn differentiable_forward_gives_the_encoders_vectors_on_real_minilm() {
+    forward_matches_encoder(&common::minilm(), &common::minilm_encoder());
+}
+
+#[test]
+fn differentiable_forward_gives_the_encoders_vectors_on_real_mpnet() {
+    let model = common::mpnet();
+    let encoder = MpnetEncoder::load(&model, &candle_core::Device::Cpu).expect("MPNet loads");
+    forward_matches_encoder(&model, &encoder);
 }
 
 fn frameshift() -> Command {
@@ -67,7 +83,8 @@ fn refusal(cmd: &mut Command) -> String {
 
 /// Every 25th committed annotation (about 80, from many documents): enough for a
 /// validation split of whole documents, small enough for a test.
-fn annotation_subset(dir: &Path) {
+/// Every `step`-th committed annotation, in file order, as `dir/subset.jsonl`.
+fn annotation_subset(dir: &Path, step: usize) {
     let source = common::repo_root().join("datasets/annotations");
     let mut files: Vec<_> = std::fs::read_dir(&source)
         .unwrap()
@@ -85,8 +102,9 @@ fn annotation_subset(dir: &Path) {
                 .collect::<Vec<_>>(),
         );
     }
-    let subset: Vec<String> = lines.into_iter().step_by(25).collect();
-    assert!(subset.len() > 60, "expected the committed annotations");
+    let total = lines.len();
+    let subset: Vec<String> = lines.into_iter().step_by(step).collect();
+    assert!(total > 1500, "expected the committed annotations");
     std::fs::write(dir.join("subset.jsonl"), subset.join("\n") + "\n").unwrap();
 }
 
@@ -105,7 +123,7 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
     let tmp = tempfile::tempdir().unwrap();
     let annotations = tmp.path().join("annotations");
     std::fs::create_dir_all(&annotations).unwrap();
-    annotation_subset(&annotations);
+    annotation_subset(&annotations, 25);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     train_into(&annotations, &a);
 
@@ -198,6 +216,53 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
     }
 }
 
+/// MPNet fine-tunes through the same command (its own differentiable forward pass) and the
+/// result loads as an MPNet model directory. A few dozen paragraphs and one epoch: this is
+/// the plumbing, on the CPU; the cross-validated run took 4 min on an H100
+/// (eval/results/gpu-h100/).
+#[test]
+fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 60);
+    let dir = tmp.path().join("mpnet-tuned");
+    let mpnet = common::mpnet();
+    common::frameshift_on_annotations(&mpnet)
+        .args(["train", "--finetune", "--model", "mpnet", "--epochs", "1"])
+        .arg("--annotations")
+        .arg(&annotations)
+        .arg("--out")
+        .arg(&dir)
+        .assert()
+        .success();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "mpnet-finetuned");
+    assert_eq!(manifest["architecture"], "mpnet");
+    assert_eq!(manifest["base"]["model"], "mpnet");
+    assert_eq!(manifest["dim"], 768);
+    assert_ne!(
+        manifest["files"]["model.safetensors"],
+        mpnet.files["model.safetensors"].as_str(),
+        "the encoder did not move"
+    );
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let rows = label_rows(
+        common::frameshift_on_annotations(&mpnet)
+            .arg("label")
+            .arg("--model")
+            .arg(&dir)
+            .arg(&text),
+    );
+    assert_eq!(rows.len(), 3, "one row per paragraph");
+    for r in &rows {
+        let p = r["scores"]["human_rights"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "probability {p}");
+    }
+}
+
 /// `frameshift` in a home of its own: the repository's datasets and model registry, the real
 /// weights, and `tuned` as `weights/minilm-finetuned`, so an ensemble naming its members
 /// finds this test's fine-tuned model (not whatever a developer's checkout holds).
@@ -241,7 +306,7 @@ fn ensemble_is_the_mean_of_its_members_and_runs_like_a_model() {
     let tmp = tempfile::tempdir().unwrap();
     let annotations = tmp.path().join("annotations");
     std::fs::create_dir_all(&annotations).unwrap();
-    annotation_subset(&annotations);
+    annotation_subset(&annotations, 25);
     let home = tmp.path().join("home");
     std::fs::create_dir_all(home.join("weights/heads")).unwrap();
     let repo = common::repo_root();

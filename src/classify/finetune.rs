@@ -1,7 +1,8 @@
-//! Fine-tuning: a BERT encoder and the frame head trained together.
+//! Fine-tuning: an encoder (BERT or MPNet) and the frame head trained together.
 //!
 //! Takes tokenised annotated paragraphs ([`Example`]: word-piece ids, the four lexicon
-//! indicators of [`super::head_features`], labels, document) and a BERT checkpoint; gives
+//! indicators of [`super::head_features`], labels, document) and a BERT or MPNet checkpoint
+//! ([`Arch`]); gives
 //! ([`Finetuned`]) new encoder tensors under the checkpoint's own names and a linear head
 //! over the same features the frozen head reads, with decision thresholds. So the result
 //! loads like any model: the encoder through [`crate::embed::BertEncoder`] or the fast CPU
@@ -12,7 +13,11 @@
 //!   candle-nn 0.11's `LayerNorm` and `softmax_last_dim` run fused kernels that have no
 //!   backward pass (`apply_op*_no_bwd`), so gradients through `BertModel` would silently
 //!   stop at the last layer norm. The arithmetic is the same (post-norm BERT, exact GELU,
-//!   masked mean pooling, L2 norm); a test checks this forward against `BertModel`.
+//!   masked mean pooling, L2 norm); a test checks this forward against `BertModel`. MPNet
+//!   ([`crate::embed::mpnet`], itself built on those fused ops) gets the same treatment:
+//!   its differences from BERT (positions after the padding index, one relative-position
+//!   bias added in every layer, no token types) are repeated here from primitives, and a
+//!   test checks this forward against [`crate::embed::mpnet::MpnetModel`].
 //! - **Linear probe, then fine-tune** (LP-FT; Kumar et al., "Fine-Tuning can Distort
 //!   Pretrained Features and Underperform Out-of-Distribution", ICLR 2022): the head starts
 //!   from the logistic head trained on frozen embeddings of the same training rows, so the
@@ -30,6 +35,8 @@
 
 use super::{best_threshold, grouped_folds, Frame, FrameHead, Head, LabelSet, Logistic};
 use super::{seeded_hash, Standardizer};
+use crate::embed::mpnet::{relative_position_bucket, MpnetConfig};
+use crate::weights::Architecture;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
@@ -188,9 +195,120 @@ impl BertShape {
     }
 }
 
-/// A BERT encoder and a linear head whose parameters are candle `Var`s.
+/// The architectures fine-tuning implements, with the config fields each forward pass reads.
+#[derive(Debug, Clone)]
+pub enum Arch {
+    Bert(BertShape),
+    Mpnet(MpnetConfig),
+}
+
+impl Arch {
+    /// `config.json` of a checkpoint of `architecture`.
+    pub fn load(path: &Path, architecture: Architecture) -> Result<Self> {
+        match architecture {
+            Architecture::Bert => Ok(Arch::Bert(BertShape::load(path)?)),
+            Architecture::Mpnet => {
+                let err = |message: String| FinetuneError::Config {
+                    path: path.display().to_string(),
+                    message,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+                let config: MpnetConfig =
+                    serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+                if config.hidden_act != "gelu" {
+                    return Err(err(format!(
+                        "hidden_act {} (fine-tuning implements exact GELU only)",
+                        config.hidden_act
+                    )));
+                }
+                Ok(Arch::Mpnet(config))
+            }
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        match self {
+            Arch::Bert(s) => s.hidden_size,
+            Arch::Mpnet(c) => c.hidden_size,
+        }
+    }
+
+    fn heads(&self) -> usize {
+        match self {
+            Arch::Bert(s) => s.num_attention_heads,
+            Arch::Mpnet(c) => c.num_attention_heads,
+        }
+    }
+
+    fn layers(&self) -> usize {
+        match self {
+            Arch::Bert(s) => s.num_hidden_layers,
+            Arch::Mpnet(c) => c.num_hidden_layers,
+        }
+    }
+
+    fn layer_norm_eps(&self) -> f64 {
+        match self {
+            Arch::Bert(s) => s.layer_norm_eps,
+            Arch::Mpnet(c) => c.layer_norm_eps,
+        }
+    }
+
+    fn pad_token_id(&self) -> u32 {
+        match self {
+            Arch::Bert(s) => s.pad_token_id,
+            Arch::Mpnet(c) => c.pad_token_id,
+        }
+    }
+}
+
+/// Checkpoint names of one transformer layer's tensors (BERT and MPNet name them apart).
+struct LayerNames {
+    q: String,
+    k: String,
+    v: String,
+    o: String,
+    attention_norm: String,
+    intermediate: String,
+    output: String,
+    output_norm: String,
+}
+
+impl LayerNames {
+    fn new(arch: &Arch, layer: usize) -> Self {
+        let p = format!("encoder.layer.{layer}");
+        let (q, k, v, o, attention_norm) = match arch {
+            Arch::Bert(_) => (
+                format!("{p}.attention.self.query"),
+                format!("{p}.attention.self.key"),
+                format!("{p}.attention.self.value"),
+                format!("{p}.attention.output.dense"),
+                format!("{p}.attention.output.LayerNorm"),
+            ),
+            Arch::Mpnet(_) => (
+                format!("{p}.attention.attn.q"),
+                format!("{p}.attention.attn.k"),
+                format!("{p}.attention.attn.v"),
+                format!("{p}.attention.attn.o"),
+                format!("{p}.attention.LayerNorm"),
+            ),
+        };
+        LayerNames {
+            q,
+            k,
+            v,
+            o,
+            attention_norm,
+            intermediate: format!("{p}.intermediate.dense"),
+            output: format!("{p}.output.dense"),
+            output_norm: format!("{p}.output.LayerNorm"),
+        }
+    }
+}
+
+/// An encoder (BERT or MPNet) and a linear head whose parameters are candle `Var`s.
 pub struct Trainable {
-    shape: BertShape,
+    arch: Arch,
     /// Trained encoder tensors, by checkpoint name.
     params: BTreeMap<String, Var>,
     /// Tensors kept as loaded (word embeddings, position ids, pooler).
@@ -211,7 +329,7 @@ fn is_frozen(name: &str) -> bool {
 impl Trainable {
     /// From named checkpoint tensors (as in `model.safetensors`) and a starting head.
     pub fn new(
-        shape: BertShape,
+        arch: Arch,
         tensors: HashMap<String, Tensor>,
         head: &LinearHead,
         device: &Device,
@@ -226,17 +344,17 @@ impl Trainable {
             }
         }
         let width = head.weights[0].len();
-        if width != shape.hidden_size + 4 {
+        if width != arch.hidden_size() + 4 {
             return Err(FinetuneError::Invalid(format!(
                 "head reads {width} features, the encoder gives {} + 4",
-                shape.hidden_size
+                arch.hidden_size()
             )));
         }
         let flat: Vec<f32> = head.weights.iter().flatten().copied().collect();
         let head_w = Var::from_tensor(&Tensor::from_vec(flat, (4, width), device)?)?;
         let head_b = Var::from_tensor(&Tensor::from_vec(head.bias.clone(), 4, device)?)?;
         Ok(Trainable {
-            shape,
+            arch,
             params,
             frozen,
             head_w,
@@ -245,11 +363,16 @@ impl Trainable {
         })
     }
 
-    /// Read `model.safetensors` and `config.json` from `dir`.
-    pub fn load(dir: &Path, head: &LinearHead, device: &Device) -> Result<Self> {
-        let shape = BertShape::load(&dir.join("config.json"))?;
+    /// Read `model.safetensors` and `config.json` of an `architecture` checkpoint from `dir`.
+    pub fn load(
+        dir: &Path,
+        architecture: Architecture,
+        head: &LinearHead,
+        device: &Device,
+    ) -> Result<Self> {
+        let arch = Arch::load(&dir.join("config.json"), architecture)?;
         let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
-        Self::new(shape, tensors, head, device)
+        Self::new(arch, tensors, head, device)
     }
 
     fn t(&self, name: &str) -> Result<&Tensor> {
@@ -274,62 +397,125 @@ impl Trainable {
         let beta = self.t(&format!("{prefix}.bias"))?;
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.shape.layer_norm_eps)?.sqrt()?)?;
+        let normed = centred.broadcast_div(&(var + self.arch.layer_norm_eps())?.sqrt()?)?;
         Ok(normed.broadcast_mul(gamma)?.broadcast_add(beta)?)
     }
 
     /// Last-layer token states, (rows, width, hidden), for padded `ids` with a 0/1 `mask`.
     pub fn hidden(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (rows, width) = ids.dims2()?;
-        let h = self.shape.hidden_size;
-        let heads = self.shape.num_attention_heads;
-        let dh = h / heads;
+        let h = self.arch.hidden_size();
         let word = self
             .t("embeddings.word_embeddings.weight")?
             .index_select(&ids.flatten_all()?, 0)?;
-        let pos = self
-            .t("embeddings.position_embeddings.weight")?
-            .narrow(0, 0, width)?
-            .repeat((rows, 1))?;
-        let token_type = self
-            .t("embeddings.token_type_embeddings.weight")?
-            .narrow(0, 0, 1)?;
-        let mut x = self.layer_norm(
-            &(word + pos)?.broadcast_add(&token_type)?,
-            "embeddings.LayerNorm",
-        )?;
+        // Embeddings, and what each layer adds to its attention scores besides the padding
+        // mask: nothing for BERT, MPNet's relative-position bias.
+        let (embedded, position_bias) = match &self.arch {
+            Arch::Bert(_) => {
+                let pos = self
+                    .t("embeddings.position_embeddings.weight")?
+                    .narrow(0, 0, width)?
+                    .repeat((rows, 1))?;
+                let token_type = self
+                    .t("embeddings.token_type_embeddings.weight")?
+                    .narrow(0, 0, 1)?;
+                ((word + pos)?.broadcast_add(&token_type)?, None)
+            }
+            Arch::Mpnet(c) => {
+                // Positions as MpnetModel: pad + count of real tokens so far, pad for padding.
+                let pad = c.pad_token_id;
+                let mut positions = Vec::with_capacity(rows * width);
+                for row in mask.to_vec2::<f32>()? {
+                    let mut seen = 0u32;
+                    for m in row {
+                        if m > 0.0 {
+                            seen += 1;
+                            positions.push(pad + seen);
+                        } else {
+                            positions.push(pad);
+                        }
+                    }
+                }
+                let positions = Tensor::from_vec(positions, rows * width, &self.device)?;
+                let pos = self
+                    .t("embeddings.position_embeddings.weight")?
+                    .index_select(&positions, 0)?;
+                let buckets: Vec<u32> = (0..width as i64)
+                    .flat_map(|query| {
+                        (0..width as i64).map(move |key| {
+                            relative_position_bucket(
+                                key - query,
+                                c.relative_attention_num_buckets,
+                                128,
+                            ) as u32
+                        })
+                    })
+                    .collect();
+                let buckets = Tensor::from_vec(buckets, width * width, &self.device)?;
+                let bias = self
+                    .t("encoder.relative_attention_bias.weight")?
+                    .index_select(&buckets, 0)? // (width * width, heads)
+                    .reshape((width, width, c.num_attention_heads))?
+                    .permute((2, 0, 1))?
+                    .unsqueeze(0)?
+                    .contiguous()?;
+                ((word + pos)?, Some(bias))
+            }
+        };
+        let mut x = self.layer_norm(&embedded, "embeddings.LayerNorm")?;
         // Padding gets a large negative score before the softmax: exp() makes it 0.
         let blocked = ((mask.ones_like()? - mask)? * -1e9)?.reshape((rows, 1, 1, width))?;
+        for layer in 0..self.arch.layers() {
+            let names = LayerNames::new(&self.arch, layer);
+            x = self.layer(&x, &names, rows, width, position_bias.as_ref(), &blocked)?;
+        }
+        Ok(x.reshape((rows, width, h))?)
+    }
+
+    /// One post-norm transformer layer on `x` (rows * width, hidden): self-attention with
+    /// `bias` (if any) and the padding mask `blocked` added to the scores, then the
+    /// feed-forward block with exact GELU.
+    fn layer(
+        &self,
+        x: &Tensor,
+        names: &LayerNames,
+        rows: usize,
+        width: usize,
+        bias: Option<&Tensor>,
+        blocked: &Tensor,
+    ) -> Result<Tensor> {
+        let h = self.arch.hidden_size();
+        let heads = self.arch.heads();
+        let dh = h / heads;
         let scale = 1.0 / (dh as f64).sqrt();
         let split = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((rows, width, heads, dh))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        for layer in 0..self.shape.num_hidden_layers {
-            let p = format!("encoder.layer.{layer}");
-            let q = split(self.linear(&x, &format!("{p}.attention.self.query"))?)?;
-            let k = split(self.linear(&x, &format!("{p}.attention.self.key"))?)?;
-            let v = split(self.linear(&x, &format!("{p}.attention.self.value"))?)?;
-            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&blocked)?;
-            // Softmax with the row maximum subtracted as a constant (it cancels; detaching it
-            // keeps its gradient out of the graph).
-            let shifted = scores.broadcast_sub(&scores.max_keepdim(D::Minus1)?.detach())?;
-            let e = shifted.exp()?;
-            let probs = e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((rows * width, h))?;
-            let attn = self.linear(&ctx, &format!("{p}.attention.output.dense"))?;
-            x = self.layer_norm(&(attn + &x)?, &format!("{p}.attention.output.LayerNorm"))?;
-            let inner = self
-                .linear(&x, &format!("{p}.intermediate.dense"))?
-                .gelu_erf()?;
-            let out = self.linear(&inner, &format!("{p}.output.dense"))?;
-            x = self.layer_norm(&(out + &x)?, &format!("{p}.output.LayerNorm"))?;
+        let q = split(self.linear(x, &names.q)?)?;
+        let k = split(self.linear(x, &names.k)?)?;
+        let v = split(self.linear(x, &names.v)?)?;
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        if let Some(bias) = bias {
+            // MPNet's order: the position bias first, then the padding mask.
+            scores = scores.broadcast_add(bias)?;
         }
-        Ok(x.reshape((rows, width, h))?)
+        let scores = scores.broadcast_add(blocked)?;
+        // Softmax with the row maximum subtracted as a constant (it cancels; detaching it
+        // keeps its gradient out of the graph).
+        let shifted = scores.broadcast_sub(&scores.max_keepdim(D::Minus1)?.detach())?;
+        let e = shifted.exp()?;
+        let probs = e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?;
+        let ctx = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((rows * width, h))?;
+        let attn = self.linear(&ctx, &names.o)?;
+        let x = self.layer_norm(&(attn + x)?, &names.attention_norm)?;
+        let inner = self.linear(&x, &names.intermediate)?.gelu_erf()?;
+        let out = self.linear(&inner, &names.output)?;
+        self.layer_norm(&(out + &x)?, &names.output_norm)
     }
 
     /// Masked mean of the token states, L2-normalised: the sentence embedding.
@@ -366,8 +552,8 @@ impl Trainable {
         })
     }
 
-    pub fn shape(&self) -> &BertShape {
-        &self.shape
+    pub fn arch(&self) -> &Arch {
+        &self.arch
     }
 
     /// Copies of every trained value, to return to the best epoch.
@@ -390,7 +576,7 @@ impl Trainable {
     pub fn predict(&self, examples: &[&Example], batch_rows: usize) -> Result<Vec<[f64; 4]>> {
         let mut out = Vec::with_capacity(examples.len());
         for chunk in examples.chunks(batch_rows.max(1)) {
-            let batch = Batch::new(chunk, self.shape.pad_token_id, &[1.0; 4], &self.device)?;
+            let batch = Batch::new(chunk, self.arch.pad_token_id(), &[1.0; 4], &self.device)?;
             let logits = self.logits(&batch.ids, &batch.mask, &batch.lexicon)?;
             for row in logits.to_vec2::<f32>()? {
                 let mut p = [0f64; 4];
@@ -608,7 +794,7 @@ pub fn finetune(
         rng.shuffle(&mut batches);
         let mut loss_sum = 0f64;
         for rows in &batches {
-            let b = Batch::new(rows, model.shape.pad_token_id, &pos_weight, &model.device)?;
+            let b = Batch::new(rows, model.arch.pad_token_id(), &pos_weight, &model.device)?;
             let logits = model.logits(&b.ids, &b.mask, &b.lexicon)?;
             let loss = weighted_bce(&logits, &b.targets, &b.weights)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
@@ -684,6 +870,7 @@ pub fn finetune(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::mpnet::MpnetModel;
     use crate::embed::tiny;
     use candle_nn::VarBuilder;
     use candle_transformers::models::bert::BertModel;
@@ -694,14 +881,14 @@ mod tests {
 
     fn tiny_trainable_on(head: &LinearHead, device: &Device) -> (Trainable, BertModel) {
         let (config, tensors, _) = tiny::parts(16);
-        let shape = BertShape {
+        let shape = Arch::Bert(BertShape {
             num_hidden_layers: config.num_hidden_layers,
             num_attention_heads: config.num_attention_heads,
             hidden_size: config.hidden_size,
             layer_norm_eps: config.layer_norm_eps,
             hidden_act: "gelu".into(),
             pad_token_id: config.pad_token_id as u32,
-        };
+        });
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
         let reference = BertModel::load(vb, &config).unwrap();
         (
@@ -791,6 +978,120 @@ mod tests {
             }
         }
         assert!(worst < 1e-4, "largest difference from BertModel: {worst}");
+    }
+
+    fn tiny_mpnet_on(head: &LinearHead, device: &Device) -> (Trainable, MpnetModel) {
+        let (config, tensors, _) = crate::embed::mpnet::tiny::parts(16);
+        let tensors: HashMap<String, Tensor> = tensors
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(device).unwrap()))
+            .collect();
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        let reference = MpnetModel::load(vb, &config).unwrap();
+        (
+            Trainable::new(Arch::Mpnet(config), tensors, head, device).unwrap(),
+            reference,
+        )
+    }
+
+    /// The differentiable MPNet forward pass computes what the inference one does (positions
+    /// after the padding index, the shared relative-position bias, eps 1e-5), padded rows
+    /// included.
+    #[test]
+    fn differentiable_forward_matches_mpnet_model() {
+        let (_, _, info) = crate::embed::mpnet::tiny::parts(16);
+        let (model, reference) = tiny_mpnet_on(&zero_head(info.dim), &Device::Cpu);
+        let ids = Tensor::new(&[[2u32, 7, 9, 11, 3], [2, 8, 3, 0, 0]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(
+            &[[1f32, 1., 1., 1., 1.], [1., 1., 1., 0., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let ours = model.hidden(&ids, &mask).unwrap().to_vec3::<f32>().unwrap();
+        let theirs = reference
+            .forward(&ids, &mask)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
+        let mut worst = 0f32;
+        for (r, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            let real = if r == 0 { 5 } else { 3 };
+            for (x, y) in a.iter().zip(b).take(real) {
+                for (u, v) in x.iter().zip(y) {
+                    worst = worst.max((u - v).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-4, "largest difference from MpnetModel: {worst}");
+    }
+
+    #[test]
+    fn mpnet_finetuning_lowers_the_loss_and_trains_the_position_bias() {
+        let (_, _, info) = crate::embed::mpnet::tiny::parts(16);
+        let (model, _) = tiny_mpnet_on(&zero_head(info.dim), &Device::Cpu);
+        let before = model.encoder_tensors().unwrap();
+        let done = finetune(model, &toy_examples(), &toy_options(), &mut |_| {}).unwrap();
+        let first = &done.history[0];
+        let best = &done.history[done.best_epoch - 1];
+        assert!(
+            best.validation_loss < first.validation_loss * 0.8,
+            "validation loss {} -> {}",
+            first.validation_loss,
+            best.validation_loss
+        );
+        let after = done.model.encoder_tensors().unwrap();
+        let moved = |name: &str| {
+            (&after[name] - &before[name])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(moved("encoder.layer.0.attention.attn.q.weight") > 0.0);
+        assert!(moved("encoder.relative_attention_bias.weight") > 0.0);
+        assert!(moved("embeddings.position_embeddings.weight") > 0.0);
+        assert_eq!(moved("embeddings.word_embeddings.weight"), 0.0);
+        // Saved under the checkpoint's names, the tensors load as an inference MPNet.
+        let (config, _, _) = crate::embed::mpnet::tiny::parts(16);
+        let tensors: HashMap<String, Tensor> = after.into_iter().collect();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        MpnetModel::load(vb, &config).unwrap();
+    }
+
+    /// As `cuda_finetuning_follows_the_cpu_run`, for MPNet.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_mpnet_finetuning_follows_the_cpu_run() {
+        let cuda = crate::device::cuda_for_tests();
+        let (_, _, info) = crate::embed::mpnet::tiny::parts(16);
+        let run = |device: &Device| {
+            let (model, _) = tiny_mpnet_on(&zero_head(info.dim), device);
+            let mut opts = toy_options();
+            opts.epochs = 3;
+            let done = finetune(model, &toy_examples(), &opts, &mut |_| {}).unwrap();
+            let bias = done.model.encoder_tensors().unwrap()
+                ["encoder.relative_attention_bias.weight"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            (done.history, done.best_epoch, bias)
+        };
+        let (h_cpu, best_cpu, b_cpu) = run(&Device::Cpu);
+        let (h_gpu, best_gpu, b_gpu) = run(&cuda);
+        assert_eq!(best_cpu, best_gpu);
+        for (a, b) in h_cpu.iter().zip(&h_gpu) {
+            assert!(
+                (a.validation_loss - b.validation_loss).abs() <= 1e-3 * a.validation_loss.abs(),
+                "{a:?} vs {b:?}"
+            );
+        }
+        for (x, y) in b_cpu.iter().zip(&b_gpu) {
+            assert!((x - y).abs() < 1e-3, "position bias drifted: {x} vs {y}");
+        }
     }
 
     fn toy_examples() -> Vec<Example> {

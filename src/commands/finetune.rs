@@ -1,7 +1,8 @@
 //! `frameshift train --finetune` and `frameshift eval --finetune`: the encoder and the head
 //! trained together ([`crate::classify::finetune`]).
 //!
-//! Takes the annotations (joined and embedded as for the frozen head) and a BERT model;
+//! Takes the annotations (joined and embedded as for the frozen head) and a BERT or MPNet
+//! model;
 //! `train --finetune` gives a model directory (`weights/<model>-finetuned/` by default:
 //! `model.safetensors` under the base checkpoint's names, its `config.json` and
 //! `tokenizer.json`, a `manifest.json` with the base model's and the data's hashes, the
@@ -27,7 +28,8 @@ use crate::classify::{
     TrainOptions, HEAD_FORMAT,
 };
 use crate::cli::{EvalArgs, TrainArgs};
-use crate::embed::{embed_texts, BertEncoder, EmbedOptions, EncoderInfo};
+use crate::embed::mpnet::{MpnetConfig, MpnetEncoder, MpnetModel};
+use crate::embed::{embed_texts, BertEncoder, EmbedOptions, Encoder, EncoderInfo};
 use crate::metrics::evaluate;
 use crate::settings::Settings;
 use crate::weights::Architecture;
@@ -78,16 +80,6 @@ fn options(epochs: Option<usize>) -> FinetuneOptions {
     opts
 }
 
-fn require_bert(encoder: &LoadedEncoder) -> Result<(), CommandError> {
-    if encoder.model.spec.architecture != Architecture::Bert {
-        return Err(CommandError::Input(format!(
-            "--finetune implements BERT models only; `{}` is {:?}",
-            encoder.model.spec.name, encoder.model.spec.architecture
-        )));
-    }
-    Ok(())
-}
-
 /// The annotated paragraphs as training examples: `[CLS]` + the first window's word
 /// pieces + `[SEP]`, and the lexicon indicators the frozen head reads.
 pub fn examples(
@@ -133,7 +125,12 @@ fn finetune_rows(
 ) -> Result<Finetuned, CommandError> {
     let probe = train_head(&data.set.subset(rows), &TrainOptions::default());
     let start = LinearHead::from_head(&probe);
-    let model = Trainable::load(&base.model.dir, &start, &base.device)?;
+    let model = Trainable::load(
+        &base.model.dir,
+        base.model.spec.architecture,
+        &start,
+        &base.device,
+    )?;
     let chosen: Vec<Example> = rows.iter().map(|&i| all[i].clone()).collect();
     let bar = progress_bar(settings, 0, "steps");
     bar.set_message(label.to_string());
@@ -169,23 +166,29 @@ fn finetune_rows(
 
 /// An ordinary candle encoder running fine-tuned tensors (what `--model DIR` loads, without
 /// the round trip through a file).
-fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<BertEncoder, CommandError> {
-    let config: BertConfig = read_json(&base.model.path("config.json"))?;
+fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<Box<dyn Encoder>, CommandError> {
     let tensors: HashMap<String, Tensor> = tuned.model.encoder_tensors()?.into_iter().collect();
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &base.device);
-    let model = BertModel::load(vb, &config).map_err(crate::embed::EmbedError::from)?;
     let tokenizer = crate::embed::load_tokenizer(&base.model.path("tokenizer.json"))?;
     let info = EncoderInfo {
         name: finetuned_name(base),
         fingerprint: "in-memory".into(),
         ..base.encoder.info().clone()
     };
-    Ok(BertEncoder::from_parts(
-        model,
-        tokenizer,
-        base.device.clone(),
-        info,
-    ))
+    let device = base.device.clone();
+    let config = base.model.path("config.json");
+    Ok(match base.model.spec.architecture {
+        Architecture::Bert => {
+            let model = BertModel::load(vb, &read_json::<BertConfig>(&config)?)
+                .map_err(crate::embed::EmbedError::from)?;
+            Box::new(BertEncoder::from_parts(model, tokenizer, device, info))
+        }
+        Architecture::Mpnet => {
+            let model = MpnetModel::load(vb, &read_json::<MpnetConfig>(&config)?)
+                .map_err(crate::embed::EmbedError::from)?;
+            Box::new(MpnetEncoder::from_parts(model, tokenizer, device, info))
+        }
+    })
 }
 
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
@@ -202,7 +205,6 @@ fn prepare(
     settings: &Settings,
 ) -> Result<(LoadedEncoder, TrainingData, Vec<Example>, FinetuneOptions), CommandError> {
     let base = load_encoder(encoder, settings)?;
-    require_bert(&base)?;
     let data = load_training_data(data, &base, encoder, settings)?;
     let all = examples(&data, &base)?;
     Ok((base, data, all, options(epochs)))
@@ -247,7 +249,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
             "{} fine-tuned with the frame head on the project's annotations",
             base.model.spec.description
         ),
-        architecture: Architecture::Bert,
+        architecture: base.model.spec.architecture,
         dim: base.model.spec.dim,
         max_tokens: base.model.spec.max_tokens,
         base: EncoderRef {
@@ -365,7 +367,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
             .iter()
             .map(|&i| data.labelled[i].paragraph.text.as_str())
             .collect();
-        let vectors = embed_texts(&encoder, &texts, &embed_opts)?;
+        let vectors = embed_texts(encoder.as_ref(), &texts, &embed_opts)?;
         for ((&i, v), t) in test.iter().zip(&vectors).zip(&texts) {
             let (s, l) = head.predict(&head_features(&v.vector, t, &data.lexicon));
             scores[i] = s;

@@ -324,6 +324,15 @@ pub mod tiny {
 
     /// The same tiny MPNet on `device` (the GPU tests compare it with the CPU).
     pub fn encoder_on(max_tokens: usize, device: &Device) -> MpnetEncoder {
+        let (config, tensors, info) = parts(max_tokens);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let model = MpnetModel::load(vb, &config).expect("tiny MPNet tensors match its config");
+        MpnetEncoder::from_parts(model, super::super::tiny::tokenizer(), device.clone(), info)
+    }
+
+    /// The tiny MPNet's config, its tensors under the checkpoint's names (on the CPU) and
+    /// its encoder info: what fine-tuning's tests build a trainable MPNet from.
+    pub fn parts(max_tokens: usize) -> (MpnetConfig, HashMap<String, Tensor>, EncoderInfo) {
         let vocab = super::super::tiny::tokenizer().get_vocab_size(true);
         let config = MpnetConfig {
             vocab_size: vocab,
@@ -362,8 +371,6 @@ pub mod tiny {
             "encoder.relative_attention_bias.weight".into(),
             Tensor::from_vec(bias, (32, 4), &Device::Cpu).expect("shape matches data"),
         );
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let model = MpnetModel::load(vb, &config).expect("tiny MPNet tensors match its config");
         let info = EncoderInfo {
             name: "tiny-mpnet".into(),
             dim: 32,
@@ -373,7 +380,7 @@ pub mod tiny {
             pad_id: 0,
             fingerprint: "tiny-mpnet-seed-1".into(),
         };
-        MpnetEncoder::from_parts(model, super::super::tiny::tokenizer(), device.clone(), info)
+        (config, tensors, info)
     }
 }
 
