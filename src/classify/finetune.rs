@@ -35,7 +35,7 @@
 
 use super::{best_threshold, grouped_folds, Frame, FrameHead, Head, LabelSet, Logistic};
 use super::{seeded_hash, Standardizer};
-use crate::embed::mpnet::{relative_position_bucket, MpnetConfig};
+use crate::embed::mpnet::{bucket_table, position_ids, MpnetConfig};
 use crate::weights::Architecture;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -177,24 +177,6 @@ pub struct BertShape {
     pub pad_token_id: u32,
 }
 
-impl BertShape {
-    pub fn load(path: &Path) -> Result<Self> {
-        let err = |message: String| FinetuneError::Config {
-            path: path.display().to_string(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let shape: BertShape = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        if shape.hidden_act != "gelu" {
-            return Err(err(format!(
-                "hidden_act {} (fine-tuning implements exact GELU only)",
-                shape.hidden_act
-            )));
-        }
-        Ok(shape)
-    }
-}
-
 /// The architectures fine-tuning implements, with the config fields each forward pass reads.
 #[derive(Debug, Clone)]
 pub enum Arch {
@@ -205,25 +187,26 @@ pub enum Arch {
 impl Arch {
     /// `config.json` of a checkpoint of `architecture`.
     pub fn load(path: &Path, architecture: Architecture) -> Result<Self> {
-        match architecture {
-            Architecture::Bert => Ok(Arch::Bert(BertShape::load(path)?)),
-            Architecture::Mpnet => {
-                let err = |message: String| FinetuneError::Config {
-                    path: path.display().to_string(),
-                    message,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-                let config: MpnetConfig =
-                    serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-                if config.hidden_act != "gelu" {
-                    return Err(err(format!(
-                        "hidden_act {} (fine-tuning implements exact GELU only)",
-                        config.hidden_act
-                    )));
-                }
-                Ok(Arch::Mpnet(config))
-            }
+        let err = |message: String| FinetuneError::Config {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let parsed = match architecture {
+            Architecture::Bert => serde_json::from_str(&text).map(Arch::Bert),
+            Architecture::Mpnet => serde_json::from_str(&text).map(Arch::Mpnet),
+        };
+        let arch = parsed.map_err(|e| err(e.to_string()))?;
+        let act = match &arch {
+            Arch::Bert(s) => &s.hidden_act,
+            Arch::Mpnet(c) => &c.hidden_act,
+        };
+        if act != "gelu" {
+            return Err(err(format!(
+                "hidden_act {act} (fine-tuning implements exact GELU only)"
+            )));
         }
+        Ok(arch)
     }
 
     pub fn hidden_size(&self) -> usize {
@@ -422,35 +405,13 @@ impl Trainable {
                 ((word + pos)?.broadcast_add(&token_type)?, None)
             }
             Arch::Mpnet(c) => {
-                // Positions as MpnetModel: pad + count of real tokens so far, pad for padding.
-                let pad = c.pad_token_id;
-                let mut positions = Vec::with_capacity(rows * width);
-                for row in mask.to_vec2::<f32>()? {
-                    let mut seen = 0u32;
-                    for m in row {
-                        if m > 0.0 {
-                            seen += 1;
-                            positions.push(pad + seen);
-                        } else {
-                            positions.push(pad);
-                        }
-                    }
-                }
+                // Position ids and bias buckets computed as MpnetModel computes them.
+                let positions = position_ids(&mask.to_vec2::<f32>()?, c.pad_token_id);
                 let positions = Tensor::from_vec(positions, rows * width, &self.device)?;
                 let pos = self
                     .t("embeddings.position_embeddings.weight")?
                     .index_select(&positions, 0)?;
-                let buckets: Vec<u32> = (0..width as i64)
-                    .flat_map(|query| {
-                        (0..width as i64).map(move |key| {
-                            relative_position_bucket(
-                                key - query,
-                                c.relative_attention_num_buckets,
-                                128,
-                            ) as u32
-                        })
-                    })
-                    .collect();
+                let buckets = bucket_table(width, c.relative_attention_num_buckets);
                 let buckets = Tensor::from_vec(buckets, width * width, &self.device)?;
                 let bias = self
                     .t("encoder.relative_attention_bias.weight")?

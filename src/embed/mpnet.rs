@@ -64,6 +64,35 @@ pub fn relative_position_bucket(relative: i64, num_buckets: usize, max_distance:
     bucket as usize
 }
 
+/// Position ids for rows of a 0/1 mask, row after row: `pad` + the count of real tokens so
+/// far for a real token, `pad` itself for padding (`create_position_ids_from_input_ids`).
+pub fn position_ids(mask: &[Vec<f32>], pad: u32) -> Vec<u32> {
+    let mut positions = Vec::with_capacity(mask.iter().map(Vec::len).sum());
+    for row in mask {
+        let mut seen = 0u32;
+        for &m in row {
+            if m > 0.0 {
+                seen += 1;
+                positions.push(pad + seen);
+            } else {
+                positions.push(pad);
+            }
+        }
+    }
+    positions
+}
+
+/// The relative-position bucket of every (query, key) pair of a `width`-token row, query
+/// major: the index into the bias table that every layer adds to its attention scores.
+pub fn bucket_table(width: usize, num_buckets: usize) -> Vec<u32> {
+    (0..width as i64)
+        .flat_map(|query| {
+            (0..width as i64)
+                .map(move |key| relative_position_bucket(key - query, num_buckets, 128) as u32)
+        })
+        .collect()
+}
+
 struct Layer {
     q: Linear,
     k: Linear,
@@ -165,38 +194,15 @@ impl MpnetModel {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let device = ids.device();
-        let pad = self.config.pad_token_id;
-        // Position ids: pad + cumulative count of real tokens, pad itself for padding.
         let host_mask = mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        let mut positions = Vec::with_capacity(b * t);
-        for row in &host_mask {
-            let mut seen = 0u32;
-            for &m in row {
-                if m > 0.0 {
-                    seen += 1;
-                    positions.push(pad + seen);
-                } else {
-                    positions.push(pad);
-                }
-            }
-        }
+        let positions = position_ids(&host_mask, self.config.pad_token_id);
         let positions = Tensor::from_vec(positions, (b, t), device)?;
         let x =
             (self.word_embeddings.forward(ids)? + self.position_embeddings.forward(&positions)?)?;
         let mut x = self.embeddings_norm.forward(&x)?;
 
         let heads = self.config.num_attention_heads;
-        let buckets: Vec<u32> = (0..t as i64)
-            .flat_map(|query| {
-                (0..t as i64).map(move |key| {
-                    relative_position_bucket(
-                        key - query,
-                        self.config.relative_attention_num_buckets,
-                        128,
-                    ) as u32
-                })
-            })
-            .collect();
+        let buckets = bucket_table(t, self.config.relative_attention_num_buckets);
         let buckets = Tensor::from_vec(buckets, (t * t,), device)?;
         let position_bias = self
             .relative_attention_bias
