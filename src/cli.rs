@@ -92,7 +92,8 @@ pub struct ModelArgs {
     #[arg(long, env = "FRAMESHIFT_MODEL")]
     pub model: Option<String>,
 
-    /// Directory holding the model files; skips the search (also FRAMESHIFT_WEIGHTS).
+    /// Directory holding the model files; skips the search (also FRAMESHIFT_WEIGHTS). For a
+    /// BitFit model directory, its base model's files.
     #[arg(long, env = "FRAMESHIFT_WEIGHTS", value_name = "DIR")]
     pub weights: Option<PathBuf>,
 }
@@ -280,6 +281,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "N", requires = "finetune")]
     pub epochs: Option<usize>,
 
+    /// With --finetune: train only the encoder's biases and layer norms (BitFit) with the
+    /// head; writes `<date>-<model>-bitfit.{json,md,scores.jsonl}`. MiniLM: about 30 min
+    /// on 2 CPU cores.
+    #[arg(long, requires = "finetune")]
+    pub bitfit: bool,
+
     /// Seed of the cross-validation fold assignment (default: the committed results' seed).
     /// Other seeds show how much the figures move with the split; write those elsewhere
     /// with --results.
@@ -321,6 +328,13 @@ pub struct TrainArgs {
     /// Most fine-tuning epochs (early stopping may end sooner; default 4).
     #[arg(long, value_name = "N", requires = "finetune")]
     pub epochs: Option<usize>,
+
+    /// With --finetune: train only the encoder's biases and layer norms (BitFit) with the
+    /// head. The directory (default: weights/<model>-bitfit/) then holds just those tensors
+    /// (`trained.safetensors`, about 125 KB for MiniLM) and the full weights are rebuilt
+    /// from the base model when the model is first loaded, checked by sha256.
+    #[arg(long, requires = "finetune")]
+    pub bitfit: bool,
 
     /// Build the ensemble of --model's head and this fine-tuned model (e.g.
     /// `--model mpnet --ensemble-with minilm-finetuned`): the head is trained without the

@@ -169,7 +169,8 @@ fn eval_gold_lexicon_reports_figures_that_follow_from_its_labels() {
 fn eval_gold_head_labels_are_its_probabilities_at_the_committed_thresholds() {
     let tmp = tempfile::tempdir().unwrap();
     let (report, rows) = eval_gold("head", tmp.path());
-    let head_path = common::repo_root().join("weights/heads/minilm.json");
+    // The default classifier's head (what `eval --gold` runs without --model or --head).
+    let head_path = common::repo_root().join("weights/minilm-bitfit/head.json");
     let head: Value = serde_json::from_slice(&std::fs::read(&head_path).unwrap()).unwrap();
     let sha = frameshift::weights::sha256_file(&head_path).unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@
 mod common;
 
 use assert_cmd::Command;
-use frameshift::classify::finetune::{LinearHead, Trainable};
+use frameshift::classify::finetune::{LinearHead, Scope, Trainable};
 use frameshift::embed::mpnet::MpnetEncoder;
 use frameshift::embed::{embed_texts, EmbedOptions, Encoder};
 use frameshift::weights::ResolvedModel;
@@ -214,6 +214,213 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
             "{file} differs between two identical fine-tuning runs"
         );
     }
+}
+
+/// `train --finetune --bitfit` writes only the trained tensors beside the manifest; a copy
+/// of the directory without the derived files (what a clone of the repository holds) is
+/// rebuilt from the base model on first use, to the hashed bytes, and labels exactly as
+/// the original; a changed trained file is refused.
+#[test]
+fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 25);
+    let dir = tmp.path().join("bitfit");
+    frameshift()
+        .args([
+            "train",
+            "--finetune",
+            "--bitfit",
+            "--epochs",
+            "1",
+            "--annotations",
+        ])
+        .arg(&annotations)
+        .arg("--out")
+        .arg(&dir)
+        .assert()
+        .success();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["name"], "minilm-bitfit");
+    assert_eq!(manifest["options"]["scope"], "bias");
+    assert_eq!(manifest["options"]["lr_encoder"], 5e-4);
+    let trained_path = dir.join("trained.safetensors");
+    let trained = candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu).unwrap();
+    assert!(trained.len() >= 6 * 8, "{} trained tensors", trained.len());
+    for name in trained.keys() {
+        assert!(
+            Scope::Bias.trains(name),
+            "{name} is not a bias or layer norm"
+        );
+    }
+    let size = std::fs::metadata(&trained_path).unwrap().len();
+    assert!(size < 200_000, "trained.safetensors is {size} bytes");
+    let base = common::minilm();
+    assert_ne!(
+        manifest["files"]["model.safetensors"],
+        base.files["model.safetensors"].as_str(),
+        "the biases did not move"
+    );
+
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let label = |model: &Path| {
+        label_rows(
+            frameshift()
+                .arg("label")
+                .arg("--model")
+                .arg(model)
+                .arg(&text),
+        )
+    };
+    let original = label(&dir);
+    assert_eq!(original.len(), 3, "one row per paragraph");
+
+    // A clone holds the manifest, the head and the trained tensors only.
+    let clone = tmp.path().join("clone");
+    std::fs::create_dir_all(&clone).unwrap();
+    for file in ["manifest.json", "head.json", "trained.safetensors"] {
+        std::fs::copy(dir.join(file), clone.join(file)).unwrap();
+    }
+    assert_eq!(
+        label(&clone),
+        original,
+        "the rebuilt model labels differently"
+    );
+    for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+        let sha = frameshift::weights::sha256_file(&clone.join(file)).unwrap();
+        assert_eq!(manifest["files"][file], sha.as_str(), "rebuilt {file}");
+    }
+
+    // Trained tensors that are not the ones the manifest hashed are refused.
+    let tampered = tmp.path().join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    for file in ["manifest.json", "head.json"] {
+        std::fs::copy(dir.join(file), tampered.join(file)).unwrap();
+    }
+    let mut changed = trained.clone();
+    let (name, t) = changed
+        .iter()
+        .next()
+        .map(|(n, t)| (n.clone(), t.clone()))
+        .unwrap();
+    changed.insert(name, (t + 0.001).unwrap());
+    candle_core::safetensors::save(&changed, tampered.join("trained.safetensors")).unwrap();
+    let message = refusal(
+        frameshift()
+            .arg("label")
+            .arg("--model")
+            .arg(&tampered)
+            .arg(&text),
+    );
+    assert!(
+        message.contains("trained.safetensors"),
+        "unexpected refusal: {message}"
+    );
+}
+
+/// The committed default classifier, `weights/minilm-bitfit/`, as a fresh clone holds it
+/// (manifest, head, trained tensors): it rebuilds from the fetched MiniLM to the bytes its
+/// manifest hashes, and `frameshift train --finetune --bitfit` on the committed annotations
+/// writes the same three files byte for byte (the full run: about 7 minutes in release).
+/// Fine-tuning is deterministic on one kind of CPU; on another, matrix kernels may round
+/// differently and the retrained bytes differ, which this test would report.
+#[test]
+fn committed_bitfit_default_rebuilds_and_is_reproduced_by_train() {
+    let committed = common::repo_root().join("weights/minilm-bitfit");
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("clone");
+    std::fs::create_dir_all(&clone).unwrap();
+    for file in ["manifest.json", "head.json", "trained.safetensors"] {
+        std::fs::copy(committed.join(file), clone.join(file))
+            .unwrap_or_else(|e| panic!("committed {file}: {e}"));
+    }
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let rows = label_rows(
+        frameshift()
+            .arg("label")
+            .arg("--model")
+            .arg(&clone)
+            .arg(&text),
+    );
+    assert_eq!(rows.len(), 3, "one row per paragraph");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(clone.join("manifest.json")).unwrap())
+            .unwrap();
+    for file in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "trained.safetensors",
+    ] {
+        let sha = frameshift::weights::sha256_file(&clone.join(file)).unwrap();
+        assert_eq!(manifest["files"][file], sha.as_str(), "{file}");
+    }
+
+    let retrained = tmp.path().join("retrained");
+    frameshift()
+        .args(["train", "--finetune", "--bitfit", "--out"])
+        .arg(&retrained)
+        .assert()
+        .success();
+    for file in ["trained.safetensors", "head.json", "manifest.json"] {
+        assert!(
+            std::fs::read(committed.join(file)).unwrap()
+                == std::fs::read(retrained.join(file)).unwrap(),
+            "retrained {file} differs from the committed weights/minilm-bitfit/{file}"
+        );
+    }
+}
+
+/// Regression: a BitFit directory whose full weights had been rebuilt once labelled without
+/// its base model, so a missing base was reported on a fresh clone and not on a machine
+/// that had run the model before. The base is required either way.
+#[test]
+fn rebuilt_bitfit_dir_still_needs_its_base() {
+    let committed = common::repo_root().join("weights/minilm-bitfit");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bitfit");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["manifest.json", "head.json", "trained.safetensors"] {
+        std::fs::copy(committed.join(file), dir.join(file))
+            .unwrap_or_else(|e| panic!("committed {file}: {e}"));
+    }
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    label_rows(
+        frameshift()
+            .arg("label")
+            .arg("--model")
+            .arg(&dir)
+            .arg(&text),
+    );
+    assert!(dir.join("model.safetensors").is_file(), "not rebuilt");
+
+    let empty = tmp.path().join("no-weights");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::cargo_bin("frameshift")
+        .unwrap()
+        .env_remove("FRAMESHIFT_WEIGHTS")
+        .env("FRAMESHIFT_WEIGHTS_ROOT", &empty)
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
+        .arg("label")
+        .arg("--model")
+        .arg(&dir)
+        .arg(&text)
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let message = String::from_utf8_lossy(&out);
+    assert!(
+        message.contains("frameshift weights fetch --model minilm"),
+        "unexpected message: {message}"
+    );
 }
 
 /// MPNet fine-tunes through the same command (its own differentiable forward pass) and the

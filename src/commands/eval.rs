@@ -73,7 +73,9 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                 return Err(CommandError::Input(format!(
                     "the zero-shot baseline is defined on a base encoder, not on the fine-tuned \
                      model {name}; run it with --model {}",
-                    name.strip_suffix("-finetuned").unwrap_or("minilm")
+                    name.strip_suffix("-finetuned")
+                        .or_else(|| name.strip_suffix("-bitfit"))
+                        .unwrap_or("minilm")
                 )));
             }
             let (head_path, head) =

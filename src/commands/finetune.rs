@@ -21,7 +21,8 @@ use super::eval::{test_score_rows, write_scores, ScoreRow};
 use super::train::{load_training_data, TrainingData};
 use super::{load_encoder, progress_bar, write_json, CommandError, LoadedEncoder};
 use crate::classify::finetune::{
-    finetune, Example, FinetuneError, FinetuneOptions, Finetuned, LinearHead, Progress, Trainable,
+    finetune, Example, FinetuneError, FinetuneOptions, Finetuned, LinearHead, Progress, Scope,
+    Trainable,
 };
 use crate::classify::{
     grouped_folds, head_features, train_head, DataRef, EncoderRef, FrameScores, HeadFile, LabelSet,
@@ -72,8 +73,12 @@ pub struct Manifest {
 pub const MANIFEST: &str = "manifest.json";
 
 /// Options from the command line.
-fn options(epochs: Option<usize>) -> FinetuneOptions {
-    let mut opts = FinetuneOptions::default();
+fn options(epochs: Option<usize>, bitfit: bool) -> FinetuneOptions {
+    let mut opts = if bitfit {
+        FinetuneOptions::bitfit()
+    } else {
+        FinetuneOptions::default()
+    };
     if let Some(e) = epochs {
         opts.epochs = e;
     }
@@ -166,12 +171,16 @@ fn finetune_rows(
 
 /// An ordinary candle encoder running fine-tuned tensors (what `--model DIR` loads, without
 /// the round trip through a file).
-fn encoder_from(base: &LoadedEncoder, tuned: &Finetuned) -> Result<Box<dyn Encoder>, CommandError> {
+fn encoder_from(
+    base: &LoadedEncoder,
+    tuned: &Finetuned,
+    name: String,
+) -> Result<Box<dyn Encoder>, CommandError> {
     let tensors: HashMap<String, Tensor> = tuned.model.encoder_tensors()?.into_iter().collect();
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &base.device);
     let tokenizer = crate::embed::load_tokenizer(&base.model.path("tokenizer.json"))?;
     let info = EncoderInfo {
-        name: finetuned_name(base),
+        name,
         fingerprint: "in-memory".into(),
         ..base.encoder.info().clone()
     };
@@ -202,41 +211,122 @@ fn prepare(
     encoder: &crate::cli::EncoderArgs,
     data: &crate::cli::DataArgs,
     epochs: Option<usize>,
+    bitfit: bool,
     settings: &Settings,
 ) -> Result<(LoadedEncoder, TrainingData, Vec<Example>, FinetuneOptions), CommandError> {
     let base = load_encoder(encoder, settings)?;
     let data = load_training_data(data, &base, encoder, settings)?;
     let all = examples(&data, &base)?;
-    Ok((base, data, all, options(epochs)))
+    Ok((base, data, all, options(epochs, bitfit)))
 }
 
-/// The name a fine-tuned model goes by (`minilm-finetuned`).
-fn finetuned_name(base: &LoadedEncoder) -> String {
-    format!("{}-finetuned", base.model.spec.name)
+/// The name a fine-tuned model goes by (`minilm-finetuned`, `minilm-bitfit`).
+fn finetuned_name(base: &LoadedEncoder, scope: Scope) -> String {
+    let suffix = match scope {
+        Scope::All => "finetuned",
+        Scope::Bias => "bitfit",
+    };
+    format!("{}-{suffix}", base.model.spec.name)
+}
+
+/// The file of a BitFit model directory that holds the trained tensors; the full
+/// `model.safetensors` is rebuilt from the base model and them by [`materialise`].
+pub const TRAINED: &str = "trained.safetensors";
+
+/// The files of a model directory that are derived from the base model: what
+/// [`materialise`] writes for a BitFit directory (and not committed).
+const DERIVED: [&str; 3] = ["model.safetensors", "config.json", "tokenizer.json"];
+
+/// Write a BitFit directory's `model.safetensors` (the base checkpoint's tensors with the
+/// trained ones put in their place), `config.json` and `tokenizer.json` from the base
+/// model in `base_dir`. Deterministic: the same base and trained tensors give the same
+/// bytes on every machine (no arithmetic, and safetensors orders tensors by dtype and
+/// name), so the manifest's sha256 of `model.safetensors` checks the result.
+fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
+    let fail = |path: &Path, e: candle_core::Error| {
+        CommandError::Input(format!("{}: {e}", path.display()))
+    };
+    let base_path = base_dir.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&base_path, &candle_core::Device::Cpu)
+        .map_err(|e| fail(&base_path, e))?;
+    let trained_path = dir.join(TRAINED);
+    let trained = candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu)
+        .map_err(|e| fail(&trained_path, e))?;
+    for (name, t) in trained {
+        match tensors.get(&name) {
+            Some(old) if old.shape() == t.shape() && old.dtype() == t.dtype() => {
+                tensors.insert(name, t);
+            }
+            _ => {
+                return Err(CommandError::Input(format!(
+                    "{}: tensor `{name}` has no counterpart of its shape in {}",
+                    trained_path.display(),
+                    base_path.display()
+                )))
+            }
+        }
+    }
+    // Each file appears whole or not at all (written aside, then renamed; the aside name is
+    // the process's, as two commands started together on a fresh clone may both rebuild).
+    let aside = |file: &str| dir.join(format!("{file}.{}.tmp", std::process::id()));
+    let place = |from: &Path, file: &str| {
+        std::fs::rename(from, dir.join(file)).map_err(|e| CommandError::io(from.display(), e))
+    };
+    for file in ["config.json", "tokenizer.json"] {
+        let tmp = aside(file);
+        std::fs::copy(base_dir.join(file), &tmp).map_err(|e| CommandError::io(tmp.display(), e))?;
+        place(&tmp, file)?;
+    }
+    let tmp = aside("model.safetensors");
+    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| fail(&tmp, e))?;
+    place(&tmp, "model.safetensors")
 }
 
 /// `frameshift train --finetune`: fine-tune on all annotations and write a model directory.
 pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let (base, data, all, opts) = prepare(&args.encoder, &args.data, args.epochs, settings)?;
+    let (base, data, all, opts) = prepare(
+        &args.encoder,
+        &args.data,
+        args.epochs,
+        args.bitfit,
+        settings,
+    )?;
     let rows: Vec<usize> = (0..all.len()).collect();
     let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
 
-    let name = finetuned_name(&base);
+    let name = finetuned_name(&base, opts.scope);
     let dir = args
         .out
         .clone()
         .unwrap_or_else(|| settings.home.join("weights").join(&name));
     std::fs::create_dir_all(&dir).map_err(|e| CommandError::io(dir.display(), e))?;
-    let tensors: HashMap<String, Tensor> = tuned.model.encoder_tensors()?.into_iter().collect();
-    let weights_path = dir.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights_path)
-        .map_err(|e| CommandError::Input(format!("{}: {e}", weights_path.display())))?;
-    for file in ["config.json", "tokenizer.json"] {
-        std::fs::copy(base.model.path(file), dir.join(file))
-            .map_err(|e| CommandError::io(dir.join(file).display(), e))?;
+    let mut written = DERIVED.to_vec();
+    match opts.scope {
+        Scope::All => {
+            let tensors: HashMap<String, Tensor> =
+                tuned.model.encoder_tensors()?.into_iter().collect();
+            let weights_path = dir.join("model.safetensors");
+            candle_core::safetensors::save(&tensors, &weights_path)
+                .map_err(|e| CommandError::Input(format!("{}: {e}", weights_path.display())))?;
+            for file in ["config.json", "tokenizer.json"] {
+                std::fs::copy(base.model.path(file), dir.join(file))
+                    .map_err(|e| CommandError::io(dir.join(file).display(), e))?;
+            }
+        }
+        // Only the trained tensors are the model's own; the rest is rebuilt from the base
+        // by the same function that rebuilds it on a user's machine.
+        Scope::Bias => {
+            let trained: HashMap<String, Tensor> =
+                tuned.model.trained_tensors()?.into_iter().collect();
+            let path = dir.join(TRAINED);
+            candle_core::safetensors::save(&trained, &path)
+                .map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))?;
+            materialise(&dir, &base.model.dir)?;
+            written.push(TRAINED);
+        }
     }
     let mut files = BTreeMap::new();
-    for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+    for file in written {
         files.insert(
             file.to_string(),
             crate::weights::sha256_file(&dir.join(file))?,
@@ -270,7 +360,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         &dir.join(MANIFEST),
         &serde_json::to_value(&manifest).expect("manifest serialises"),
     )?;
-    let resolved = resolve_dir(&dir)?;
+    let resolved = resolve_dir(&dir, &settings.home, None)?;
     let head = HeadFile {
         format: HEAD_FORMAT,
         encoder: EncoderRef {
@@ -302,9 +392,49 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
     Ok(ExitCode::SUCCESS)
 }
 
-/// A fine-tuned model directory as a resolved, hash-checked model.
-pub fn resolve_dir(dir: &Path) -> Result<crate::weights::ResolvedModel, CommandError> {
+/// A fine-tuned model directory as a resolved, hash-checked model. A BitFit directory
+/// whose derived files are missing (a fresh clone) gets them from its base model, found
+/// under `home` (or in `base_weights`, `--weights`) like any registry model and checked
+/// against the manifest's hashes.
+pub fn resolve_dir(
+    dir: &Path,
+    home: &Path,
+    base_weights: Option<PathBuf>,
+) -> Result<crate::weights::ResolvedModel, CommandError> {
     let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
+    // A BitFit model is its base plus the trained tensors, so the base must be at hand and
+    // be the one it was trained from even when the rebuilt files are already there: the
+    // model works (or fails for want of the base, saying how to fetch it) the same way on
+    // a fresh clone and on a machine that rebuilt it before.
+    if manifest.options.scope == Scope::Bias {
+        let registry = crate::weights::Registry::load(home)?;
+        let spec = registry.get(Some(&manifest.base.model))?;
+        let base = crate::weights::resolve(
+            spec,
+            &crate::weights::ResolveOptions::for_home(home, base_weights),
+        )?;
+        if base.files != manifest.base.files {
+            return Err(CommandError::Input(format!(
+                "{}: trained from a `{}` whose files differ from the ones at {}",
+                dir.display(),
+                manifest.base.model,
+                base.dir.display()
+            )));
+        }
+        // Checked before anything is built from it (the built model is checked again below).
+        let trained = dir.join(TRAINED);
+        let sha = crate::weights::sha256_file(&trained)?;
+        if manifest.files.get(TRAINED) != Some(&sha) {
+            return Err(CommandError::Input(format!(
+                "{}: sha256 {sha} is not the one its manifest records",
+                trained.display()
+            )));
+        }
+        if DERIVED.iter().any(|f| !dir.join(f).is_file()) {
+            tracing::info!("rebuilding {} from {}", dir.display(), base.dir.display());
+            materialise(dir, &base.dir)?;
+        }
+    }
     let spec = crate::weights::ModelSpec {
         name: manifest.name,
         description: manifest.description,
@@ -340,7 +470,13 @@ pub fn head_path(dir: &Path) -> PathBuf {
 
 /// `frameshift eval --finetune`: grouped k-fold cross-validation with fine-tuning per fold.
 pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let (base, data, all, opts) = prepare(&args.encoder, &args.data, args.epochs, settings)?;
+    let (base, data, all, opts) = prepare(
+        &args.encoder,
+        &args.data,
+        args.epochs,
+        args.bitfit,
+        settings,
+    )?;
     let mut cv = TrainOptions::default();
     if let Some(seed) = args.seed {
         cv.seed = seed;
@@ -361,7 +497,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
         let label = format!("fold {}/{}", f + 1, cv.folds);
         let tuned = finetune_rows(&base, &data, &all, &train, &opts, settings, &label)?;
-        let encoder = encoder_from(&base, &tuned)?;
+        let encoder = encoder_from(&base, &tuned, finetuned_name(&base, opts.scope))?;
         let head = tuned.model.head()?.to_head(tuned.thresholds);
         let texts: Vec<&str> = test
             .iter()
@@ -399,7 +535,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
     let documents: std::collections::BTreeSet<&str> =
         set.groups.iter().map(|g| g.as_str()).collect();
     let date = super::eval::today_utc();
-    let name = finetuned_name(&base);
+    let name = finetuned_name(&base, opts.scope);
     let result = serde_json::json!({
         "date": date,
         "frameshift_version": env!("CARGO_PKG_VERSION"),
@@ -425,7 +561,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         "# frameshift eval --finetune: grouped {}-fold cross-validation ({date})\n\n\
          Base model `{}` (fingerprint `{}`), annotations sha256 `{}`, {} paragraphs from {} documents, seed {}.\n\
          Fine-tuning: {} epochs at most, batch {}, lr {} (encoder) / {} (head), warm-up {}, weight decay {}, \
-         patience {}, validation = 1 of {} grouped folds of the training rows, positive weight (neg/pos)^{}.\n\n{}\n{}",
+         patience {}, validation = 1 of {} grouped folds of the training rows, positive weight (neg/pos)^{}.{}\n\n{}\n{}",
         cv.folds,
         base.model.spec.name,
         &base.model.fingerprint()[..16],
@@ -442,7 +578,18 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         opts.patience,
         opts.validation_folds,
         opts.pos_weight_power,
-        report.to_markdown(&format!("fine-tuned {}", base.model.spec.name)),
+        match opts.scope {
+            Scope::All => "",
+            Scope::Bias => " Trained: the biases and layer norms of the encoder (BitFit) and the head; weight matrices frozen.",
+        },
+        report.to_markdown(&format!(
+            "{} {}",
+            match opts.scope {
+                Scope::All => "fine-tuned",
+                Scope::Bias => "BitFit",
+            },
+            base.model.spec.name
+        )),
         crate::metrics::confusions(&set.y, &labels).to_markdown("Remaining confusions"),
     );
     let dir = args

@@ -98,12 +98,18 @@ pub fn load_encoder(
     }
     let model = match args.model.model.as_deref() {
         // A fine-tuned model directory (`train --finetune`): its manifest is its registry entry.
-        Some(dir) if finetune::is_model_dir(std::path::Path::new(dir)) => {
-            finetune::resolve_dir(std::path::Path::new(dir))?
-        }
+        Some(dir) if finetune::is_model_dir(std::path::Path::new(dir)) => finetune::resolve_dir(
+            std::path::Path::new(dir),
+            &settings.home,
+            args.model.weights.clone(),
+        )?,
         // ... or named by the directory `train --finetune` writes by default.
         Some(name) if finetune::is_model_dir(&settings.home.join("weights").join(name)) => {
-            finetune::resolve_dir(&settings.home.join("weights").join(name))?
+            finetune::resolve_dir(
+                &settings.home.join("weights").join(name),
+                &settings.home,
+                args.model.weights.clone(),
+            )?
         }
         name => {
             let registry = Registry::load(&settings.home)?;

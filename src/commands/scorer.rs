@@ -31,6 +31,30 @@ pub struct Scorer {
     pub ensemble: Option<EnsembleFile>,
 }
 
+/// The classifier `label`, `analyze` and `eval --gold` use when neither `--model` nor
+/// `--head` is given: MiniLM with BitFit-trained biases and layer norms and its head,
+/// committed as `weights/minilm-bitfit/` (README, "Which is the default": more accurate
+/// than the frozen MiniLM head at the same speed, and it ships with the repository, so it
+/// needs no training run). The commands that embed, train or cross-validate a head default
+/// to the base model of weights/models.toml instead.
+pub const DEFAULT_CLASSIFIER: &str = "minilm-bitfit";
+
+/// `args` with `--model` set to [`DEFAULT_CLASSIFIER`] when no model or head was asked for
+/// and the classifier is at hand (a binary run outside the repository falls back to the
+/// registry's default model and its head, as before).
+fn with_default_classifier(
+    args: &EncoderArgs,
+    explicit: Option<&Path>,
+    settings: &Settings,
+) -> EncoderArgs {
+    let mut args = args.clone();
+    let dir = settings.home.join("weights").join(DEFAULT_CLASSIFIER);
+    if args.model.model.is_none() && explicit.is_none() && super::finetune::is_model_dir(&dir) {
+        args.model.model = Some(DEFAULT_CLASSIFIER.to_string());
+    }
+    args
+}
+
 /// Whether `--model` names an ensemble (`a+b`) rather than one model.
 pub fn is_ensemble_name(model: Option<&str>) -> bool {
     model.is_some_and(|m| m.contains('+') && !Path::new(m).is_dir())
@@ -45,6 +69,7 @@ impl Scorer {
         explicit: Option<&Path>,
         settings: &Settings,
     ) -> Result<Scorer, CommandError> {
+        let args = &with_default_classifier(args, explicit, settings);
         let name = args.model.model.as_deref();
         if !is_ensemble_name(name) {
             let loaded = load_encoder(args, settings)?;
