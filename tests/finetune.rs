@@ -281,7 +281,7 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     // A clone holds the manifest, the head and the trained tensors only.
     let clone = tmp.path().join("clone");
     std::fs::create_dir_all(&clone).unwrap();
-    for file in ["manifest.json", "head.json", "trained.safetensors"] {
+    for file in BITFIT_FILES {
         std::fs::copy(dir.join(file), clone.join(file)).unwrap();
     }
     assert_eq!(
@@ -321,6 +321,24 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     );
 }
 
+/// The files a clone of a BitFit directory holds (the rest is rebuilt from the base).
+const BITFIT_FILES: [&str; 3] = ["manifest.json", "head.json", "trained.safetensors"];
+
+/// `tmp/name`: a copy of the committed default classifier as a fresh clone holds it, not yet
+/// rebuilt; and `tmp/speech.txt`, the three test paragraphs.
+fn committed_bitfit_copy(tmp: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let committed = common::repo_root().join("weights/minilm-bitfit");
+    let dir = tmp.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in BITFIT_FILES {
+        std::fs::copy(committed.join(file), dir.join(file))
+            .unwrap_or_else(|e| panic!("committed weights/minilm-bitfit/{file}: {e}"));
+    }
+    let text = tmp.join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    (dir, text)
+}
+
 /// The committed default classifier, `weights/minilm-bitfit/`, as a fresh clone holds it
 /// (manifest, head, trained tensors): it rebuilds from the fetched MiniLM to the bytes its
 /// manifest hashes, and `frameshift train --finetune --bitfit` on the committed annotations
@@ -331,14 +349,7 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
 fn committed_bitfit_default_rebuilds_and_is_reproduced_by_train() {
     let committed = common::repo_root().join("weights/minilm-bitfit");
     let tmp = tempfile::tempdir().unwrap();
-    let clone = tmp.path().join("clone");
-    std::fs::create_dir_all(&clone).unwrap();
-    for file in ["manifest.json", "head.json", "trained.safetensors"] {
-        std::fs::copy(committed.join(file), clone.join(file))
-            .unwrap_or_else(|e| panic!("committed {file}: {e}"));
-    }
-    let text = tmp.path().join("speech.txt");
-    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let (clone, text) = committed_bitfit_copy(tmp.path(), "clone");
     let rows = label_rows(
         frameshift()
             .arg("label")
@@ -380,16 +391,8 @@ fn committed_bitfit_default_rebuilds_and_is_reproduced_by_train() {
 /// that had run the model before. The base is required either way.
 #[test]
 fn rebuilt_bitfit_dir_still_needs_its_base() {
-    let committed = common::repo_root().join("weights/minilm-bitfit");
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("bitfit");
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["manifest.json", "head.json", "trained.safetensors"] {
-        std::fs::copy(committed.join(file), dir.join(file))
-            .unwrap_or_else(|e| panic!("committed {file}: {e}"));
-    }
-    let text = tmp.path().join("speech.txt");
-    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let (dir, text) = committed_bitfit_copy(tmp.path(), "bitfit");
     label_rows(
         frameshift()
             .arg("label")
