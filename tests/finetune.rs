@@ -109,13 +109,25 @@ fn annotation_subset(dir: &Path, step: usize) {
 }
 
 fn train_into(annotations: &Path, out: &Path) {
+    train_with(annotations, out, &[]);
+}
+
+/// One epoch of `train --finetune` on `annotations`, with `extra` flags, into `out`.
+fn train_with(annotations: &Path, out: &Path, extra: &[&str]) {
     frameshift()
-        .args(["train", "--finetune", "--epochs", "1", "--annotations"])
+        .args(["train", "--finetune", "--epochs", "1"])
+        .args(extra)
+        .arg("--annotations")
         .arg(annotations)
         .arg("--out")
         .arg(out)
         .assert()
         .success();
+}
+
+/// A model directory's `manifest.json`.
+fn manifest_of(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -128,8 +140,7 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
     train_into(&annotations, &a);
 
     // The manifest names the base model and the data, and hashes the files as written.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest_of(&a);
     assert_eq!(manifest["name"], "minilm-finetuned");
     assert_eq!(manifest["base"]["model"], "minilm");
     assert_eq!(manifest["options"]["epochs"], 1);
@@ -227,22 +238,8 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     std::fs::create_dir_all(&annotations).unwrap();
     annotation_subset(&annotations, 25);
     let dir = tmp.path().join("bitfit");
-    frameshift()
-        .args([
-            "train",
-            "--finetune",
-            "--bitfit",
-            "--epochs",
-            "1",
-            "--annotations",
-        ])
-        .arg(&annotations)
-        .arg("--out")
-        .arg(&dir)
-        .assert()
-        .success();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    train_with(&annotations, &dir, &["--bitfit"]);
+    let manifest = manifest_of(&dir);
     assert_eq!(manifest["name"], "minilm-bitfit");
     assert_eq!(manifest["options"]["scope"], "bias");
     assert_eq!(manifest["options"]["lr_encoder"], 5e-4);
@@ -358,9 +355,7 @@ fn committed_bitfit_default_rebuilds_and_is_reproduced_by_train() {
             .arg(&text),
     );
     assert_eq!(rows.len(), 3, "one row per paragraph");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(clone.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = manifest_of(&clone);
     for file in [
         "model.safetensors",
         "config.json",
@@ -446,8 +441,7 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
         .arg(&dir)
         .assert()
         .success();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest_of(&dir);
     assert_eq!(manifest["name"], "mpnet-finetuned");
     assert_eq!(manifest["architecture"], "mpnet");
     assert_eq!(manifest["base"]["model"], "mpnet");
