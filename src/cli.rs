@@ -331,7 +331,7 @@ pub struct TrainArgs {
 
     /// With --finetune: train only the encoder's biases and layer norms (BitFit) with the
     /// head. The directory (default: weights/<model>-bitfit/) then holds just those tensors
-    /// (`trained.safetensors`, about 125 KB for MiniLM) and the full weights are rebuilt
+    /// (`trained.safetensors`, 129 KB for MiniLM) and the full weights are rebuilt
     /// from the base model when the model is first loaded, checked by sha256.
     #[arg(long, requires = "finetune")]
     pub bitfit: bool,
