@@ -147,8 +147,9 @@ fn eval_cross_validation_reproduces_committed_results() {
     check_eval_reproduces_committed_results("minilm");
 }
 
-/// MPNet's head and results, in one test so that its 2,037 paragraphs are embedded once
-/// (~8 minutes on 2 cores) and the second step reads them from the test cache.
+/// MPNet's head and results, and its two ensembles, in one test so that its 2,037
+/// paragraphs are embedded once (~8 minutes on 2 cores) and later steps read them from the
+/// test cache.
 #[test]
 fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
     check_train_reproduces_committed_head("mpnet");
@@ -160,6 +161,46 @@ fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
         "mpnet",
         "mpnet+minilm-finetuned",
         &["--ensemble-with".into(), tuned.into()],
+    );
+    // The ensemble with the committed BitFit MiniLM needs no training run at all: its
+    // cross-validation (from the committed BitFit scores file) and its runnable record
+    // (built from weights/minilm-bitfit, rebuilt from the fetched MiniLM) both reproduce.
+    let bitfit = latest_results("minilm-bitfit").with_extension("scores.jsonl");
+    check_eval_reproduces(
+        "mpnet",
+        "mpnet+minilm-bitfit",
+        &["--ensemble-with".into(), bitfit.into()],
+    );
+    check_ensemble_record_reproduces("mpnet", "minilm-bitfit");
+}
+
+/// `train --model <model> --ensemble-with <other>` writes the committed
+/// `weights/heads/<model>+<other>.json` byte for byte. Both members are found by name under
+/// the weights root (FRAMESHIFT_WEIGHTS would stand for one model's files, not two).
+fn check_ensemble_record_reproduces(model: &str, other: &str) {
+    let name = format!("{model}+{other}");
+    let committed = common::repo_root().join(format!("weights/heads/{name}.json"));
+    assert!(
+        committed.is_file(),
+        "no committed ensemble record at {}",
+        committed.display()
+    );
+    // Fails saying how to fetch them when the base weights are missing.
+    common::minilm();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(format!("{name}.json"));
+    frameshift(model)
+        .env_remove("FRAMESHIFT_WEIGHTS")
+        .args(["train", "--model", model, "--ensemble-with", other, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let a = std::fs::read_to_string(&committed).unwrap();
+    let b = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        a == b,
+        "rebuilt ensemble record differs from {}",
+        committed.display()
     );
 }
 

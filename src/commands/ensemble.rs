@@ -224,6 +224,7 @@ pub fn cross_validate(
     // The head alone, trained on the same reduced folds at its own thresholds: what the
     // fine-tuned member adds is read against this, not against the full-data head.
     let head_alone = evaluate(&set.y, &head_labels, None);
+    let sources = super::eval::by_source(&data.labelled, &set.y, &ens_labels, &ens_scores);
     let model = &loaded.model.spec.name;
     let other = member_name(member_path);
     let name = format!("{model}+{other}");
@@ -256,6 +257,7 @@ pub fn cross_validate(
         "macro_f1": ensemble.macro_f1,
         "micro_f1": ensemble.micro_f1,
         "per_frame": serde_json::to_value(&ensemble.per_frame).expect("serialises"),
+        "by_source": super::eval::by_source_json(&sources),
         "head_alone_macro_f1": head_alone.macro_f1,
         "head_alone_per_frame": serde_json::to_value(&head_alone.per_frame).expect("serialises"),
         "ensemble_confusions": crate::metrics::confusions(&set.y, &ens_labels),
@@ -272,6 +274,10 @@ pub fn cross_validate(
     );
     md.push_str(&ensemble.to_markdown(&format!("ensemble {name}")));
     md.push('\n');
+    for (kind, r) in &sources {
+        md.push_str(&r.to_markdown(&format!("ensemble, {kind} paragraphs only")));
+        md.push('\n');
+    }
     md.push_str(&head_alone.to_markdown(&format!(
         "{model} head alone (same folds, trained without V_k, its own thresholds)"
     )));

@@ -254,6 +254,43 @@ pub fn test_score_rows<'a>(
         .collect()
 }
 
+/// Out-of-fold figures by source (`resolution`, `speech`): the external check scores
+/// held-out resolution paragraphs, and speeches read differently, so every
+/// cross-validation reports both beside the pooled figures. Arguments are parallel,
+/// indexed by annotation.
+pub fn by_source(
+    labelled: &[crate::dataset::Labelled],
+    gold: &[LabelSet],
+    predicted: &[LabelSet],
+    scores: &[FrameScores],
+) -> Vec<(&'static str, Report)> {
+    ["resolution", "speech"]
+        .into_iter()
+        .map(|kind| {
+            let rows: Vec<usize> = (0..labelled.len())
+                .filter(|&i| labelled[i].paragraph.doc_kind.as_str() == kind)
+                .collect();
+            let pick = |v: &[LabelSet]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let scores: Vec<FrameScores> = rows.iter().map(|&i| scores[i]).collect();
+            (kind, evaluate(&pick(gold), &pick(predicted), Some(&scores)))
+        })
+        .collect()
+}
+
+/// `by_source`'s reports as a JSON object keyed by source.
+pub fn by_source_json(reports: &[(&'static str, Report)]) -> serde_json::Value {
+    reports
+        .iter()
+        .map(|(name, r)| {
+            (
+                name.to_string(),
+                serde_json::to_value(r).expect("report serialises"),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// Write `<stem>.scores.jsonl` beside a results file: one line per scored paragraph, by
 /// annotation id (no corpus text), with its fold, gold labels, probabilities and predicted
 /// labels. The results file gives the figures; this one lets a reader check them, draw
@@ -342,20 +379,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         ("zeroshot", evaluate(&set.y, &zs_labels, None)),
     ];
     // The head's figures by source, since resolutions and speeches read differently.
-    let by_source: Vec<(&str, Report)> = ["resolution", "speech"]
-        .iter()
-        .map(|kind| {
-            let rows: Vec<usize> = (0..n)
-                .filter(|&i| data.labelled[i].paragraph.doc_kind.as_str() == *kind)
-                .collect();
-            let pick = |v: &[LabelSet]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            let scores: Vec<FrameScores> = rows.iter().map(|&i| head_scores[i]).collect();
-            (
-                *kind,
-                evaluate(&pick(&set.y), &pick(&head_labels), Some(&scores)),
-            )
-        })
-        .collect();
+    let sources = by_source(&data.labelled, &set.y, &head_labels, &head_scores);
 
     let model = &loaded.model;
     let head_path = args
@@ -369,13 +393,6 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
     let mut methods = serde_json::Map::new();
     for (name, r) in &reports {
         methods.insert(
-            name.to_string(),
-            serde_json::to_value(r).expect("report serialises"),
-        );
-    }
-    let mut sources = serde_json::Map::new();
-    for (name, r) in &by_source {
-        sources.insert(
             name.to_string(),
             serde_json::to_value(r).expect("report serialises"),
         );
@@ -398,7 +415,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         "micro_f1": reports[0].1.micro_f1,
         "per_frame": serde_json::to_value(&reports[0].1.per_frame).expect("serialises"),
         "methods": methods,
-        "head_by_source": sources,
+        "head_by_source": by_source_json(&sources),
         "head_confusions": crate::metrics::confusions(&set.y, &head_labels),
     });
     let mut md = format!(
@@ -418,7 +435,7 @@ fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, Comm
         md.push_str(&r.to_markdown(name));
         md.push('\n');
     }
-    for (name, r) in &by_source {
+    for (name, r) in &sources {
         md.push_str(&r.to_markdown(&format!("head, {name} paragraphs only")));
         md.push('\n');
     }

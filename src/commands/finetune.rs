@@ -532,6 +532,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         }));
     }
     let report = evaluate(&set.y, &labels, Some(&scores));
+    let sources = super::eval::by_source(&data.labelled, &set.y, &labels, &scores);
     let documents: std::collections::BTreeSet<&str> =
         set.groups.iter().map(|g| g.as_str()).collect();
     let date = super::eval::today_utc();
@@ -554,10 +555,11 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         "micro_f1": report.micro_f1,
         "per_frame": serde_json::to_value(&report.per_frame).expect("serialises"),
         "report": serde_json::to_value(&report).expect("serialises"),
+        "by_source": super::eval::by_source_json(&sources),
         "confusions": crate::metrics::confusions(&set.y, &labels),
         "folds_detail": fold_records,
     });
-    let md = format!(
+    let mut md = format!(
         "# frameshift eval --finetune: grouped {}-fold cross-validation ({date})\n\n\
          Base model `{}` (fingerprint `{}`), annotations sha256 `{}`, {} paragraphs from {} documents, seed {}.\n\
          Fine-tuning: {} epochs at most, batch {}, lr {} (encoder) / {} (head), warm-up {}, weight decay {}, \
@@ -592,6 +594,10 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         )),
         crate::metrics::confusions(&set.y, &labels).to_markdown("Remaining confusions"),
     );
+    for (kind, r) in &sources {
+        md.push('\n');
+        md.push_str(&r.to_markdown(&format!("{kind} paragraphs only")));
+    }
     let dir = args
         .results
         .clone()
