@@ -36,16 +36,22 @@ fn latest_results(model: &str) -> std::path::PathBuf {
 }
 
 fn check_train_reproduces_committed_head(model: &str) {
-    let committed = common::repo_root().join(format!("weights/heads/{model}.json"));
+    check_train_writes_committed(frameshift(model), model, &["--model", model]);
+}
+
+/// `cmd train <args> --out <tmp>` writes `weights/heads/<name>.json` byte for byte.
+fn check_train_writes_committed(mut cmd: Command, name: &str, args: &[&str]) {
+    let committed = common::repo_root().join(format!("weights/heads/{name}.json"));
     assert!(
         committed.is_file(),
-        "no committed head at {}",
+        "no committed head or ensemble record at {}",
         committed.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join(format!("{model}.json"));
-    frameshift(model)
-        .args(["train", "--model", model, "--out"])
+    let out = dir.path().join(format!("{name}.json"));
+    cmd.arg("train")
+        .args(args)
+        .arg("--out")
         .arg(&out)
         .assert()
         .success();
@@ -53,7 +59,8 @@ fn check_train_reproduces_committed_head(model: &str) {
     let b = std::fs::read_to_string(&out).unwrap();
     assert!(
         a == b,
-        "retrained head differs from {}",
+        "`frameshift train {}` wrote other bytes than {}",
+        args.join(" "),
         committed.display()
     );
 }
@@ -178,29 +185,14 @@ fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
 /// `weights/heads/<model>+<other>.json` byte for byte. Both members are found by name under
 /// the weights root (FRAMESHIFT_WEIGHTS would stand for one model's files, not two).
 fn check_ensemble_record_reproduces(model: &str, other: &str) {
-    let name = format!("{model}+{other}");
-    let committed = common::repo_root().join(format!("weights/heads/{name}.json"));
-    assert!(
-        committed.is_file(),
-        "no committed ensemble record at {}",
-        committed.display()
-    );
     // Fails saying how to fetch them when the base weights are missing.
     common::minilm();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join(format!("{name}.json"));
-    frameshift(model)
-        .env_remove("FRAMESHIFT_WEIGHTS")
-        .args(["train", "--model", model, "--ensemble-with", other, "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    let a = std::fs::read_to_string(&committed).unwrap();
-    let b = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        a == b,
-        "rebuilt ensemble record differs from {}",
-        committed.display()
+    let mut cmd = frameshift(model);
+    cmd.env_remove("FRAMESHIFT_WEIGHTS");
+    check_train_writes_committed(
+        cmd,
+        &format!("{model}+{other}"),
+        &["--model", model, "--ensemble-with", other],
     );
 }
 
