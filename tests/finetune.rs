@@ -244,6 +244,17 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     assert_eq!(manifest["options"]["scope"], "bias");
     assert_eq!(manifest["options"]["lr_encoder"], 5e-4);
     let trained_path = dir.join("trained.safetensors");
+    // Readable like every other output (safetensors' own writer left them 0600).
+    #[cfg(unix)]
+    for file in ["trained.safetensors", "model.safetensors"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644, "{file}: mode {mode:o}");
+    }
     let trained = candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu).unwrap();
     assert!(trained.len() >= 6 * 8, "{} trained tensors", trained.len());
     for name in trained.keys() {

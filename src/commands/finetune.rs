@@ -278,7 +278,7 @@ fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
         place(&tmp, file)?;
     }
     let tmp = aside("model.safetensors");
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| fail(&tmp, e))?;
+    super::save_safetensors(&tensors, &tmp)?;
     place(&tmp, "model.safetensors")
 }
 
@@ -305,9 +305,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         Scope::All => {
             let tensors: HashMap<String, Tensor> =
                 tuned.model.encoder_tensors()?.into_iter().collect();
-            let weights_path = dir.join("model.safetensors");
-            candle_core::safetensors::save(&tensors, &weights_path)
-                .map_err(|e| CommandError::Input(format!("{}: {e}", weights_path.display())))?;
+            super::save_safetensors(&tensors, &dir.join("model.safetensors"))?;
             for file in ["config.json", "tokenizer.json"] {
                 std::fs::copy(base.model.path(file), dir.join(file))
                     .map_err(|e| CommandError::io(dir.join(file).display(), e))?;
@@ -318,9 +316,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         Scope::Bias => {
             let trained: HashMap<String, Tensor> =
                 tuned.model.trained_tensors()?.into_iter().collect();
-            let path = dir.join(TRAINED);
-            candle_core::safetensors::save(&trained, &path)
-                .map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))?;
+            super::save_safetensors(&trained, &dir.join(TRAINED))?;
             materialise(&dir, &base.model.dir)?;
             written.push(TRAINED);
         }

@@ -273,6 +273,26 @@ pub fn write_atomically(
     Ok(())
 }
 
+/// `candle_core::safetensors::save`, leaving the file readable like any other output.
+///
+/// safetensors (0.8) writes through a private temporary file and renames it into place, so
+/// its files came out 0600: a model directory trained by one user could not be read by
+/// the group that shares it, and `cp -p`/`rsync -p` carried the restriction along.
+pub fn save_safetensors(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    path: &std::path::Path,
+) -> Result<(), CommandError> {
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| CommandError::io(path.display(), e))?;
+    }
+    Ok(())
+}
+
 /// A progress bar on stderr, or a hidden one when nobody is watching (not a terminal, `-q`).
 pub fn progress_bar(settings: &Settings, len: u64, unit: &str) -> indicatif::ProgressBar {
     if !settings.progress {
@@ -355,4 +375,24 @@ pub fn embed_with_cache<S: AsRef<str> + Sync>(
     )?;
     bar.finish_and_clear();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Regression: safetensors outputs (fine-tuned and BitFit weights) were written 0600,
+    /// unreadable by anyone but their owner, unlike every other output.
+    #[cfg(unix)]
+    #[test]
+    fn safetensors_outputs_were_private_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let t = candle_core::Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu).unwrap();
+        let tensors = std::collections::HashMap::from([("t".to_string(), t)]);
+        super::save_safetensors(&tensors, &path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "mode {mode:o}");
+        let back = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(back["t"].to_vec1::<f32>().unwrap(), [1.0, 2.0]);
+    }
 }
