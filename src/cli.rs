@@ -352,7 +352,8 @@ pub struct AnalyzeArgs {
     /// Corpus files or directories; none: the corpora of datasets/corpora.toml that are present.
     pub paths: Vec<PathBuf>,
 
-    /// Output directory (created; files in it are replaced atomically).
+    /// Output directory (created; files in it are replaced atomically, and the files of an
+    /// earlier analysis there, its per-kind subdirectories included, are removed first).
     #[arg(long, short)]
     pub out: PathBuf,
 
@@ -426,7 +427,8 @@ pub struct MergeArgs {
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
 
-    /// Output directory (created; files in it are replaced atomically).
+    /// Output directory (created; files in it are replaced atomically, and the files of an
+    /// earlier analysis there, its per-kind subdirectories included, are removed first).
     #[arg(long, short)]
     pub out: PathBuf,
 }

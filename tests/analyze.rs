@@ -224,6 +224,28 @@ fn three_shards_merged_equal_one_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing shards: 2/3"), "{err}");
 
+    // Regression (merge did not compare versions): a shard written by another frameshift
+    // version is refused, naming both versions.
+    let older = dir.path().join("shard3-older");
+    std::fs::create_dir(&older).unwrap();
+    for f in ["shard.jsonl", "shard.json"] {
+        std::fs::copy(shard_dirs[2].join(f), older.join(f)).unwrap();
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(older.join("shard.json")).unwrap()).unwrap();
+    v["frameshift_version"] = "0.0.1-older".into();
+    std::fs::write(older.join("shard.json"), v.to_string()).unwrap();
+    let out = merge(
+        &dir.path().join("versions"),
+        &[&shard_dirs[0], &shard_dirs[1], &older],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("frameshift 0.0.1-older") && err.contains(env!("CARGO_PKG_VERSION")),
+        "{err}"
+    );
+
     // A shard run with another agenda table is refused: merge used to accept it and mix
     // two tables' agendas in one shares.csv.
     let table = dir.path().join("agendas.toml");
@@ -300,4 +322,32 @@ fn resolutions_and_speeches_are_analysed_apart_not_pooled() {
     assert_eq!(manifest["counts"]["documents_analysed"], 2);
     let report = std::fs::read_to_string(mixed.join("speech/report.md")).unwrap();
     assert!(report.contains("General Assembly speeches"), "{report}");
+
+    // Regression (stale outputs in a reused --out): each directory rerun with the other
+    // inputs holds that run's analysis only.
+    let status = analyze(&mixed, &cache).status().unwrap();
+    assert!(
+        status.success(),
+        "resolutions only into the mixed dir: {status}"
+    );
+    for kind in ["resolution", "speech"] {
+        assert!(!mixed.join(kind).exists(), "stale {kind}/ left behind");
+    }
+    for name in TABLES {
+        let a = std::fs::read(alone.join(name)).unwrap();
+        let b = std::fs::read(mixed.join(name)).unwrap();
+        assert!(a == b, "{name} differs after reusing the directory");
+    }
+    let status = analyze(&alone, &cache)
+        .arg(speeches.join("2015/DEU_70_2015.txt"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "mixed into the resolutions dir: {status}");
+    for name in TABLES.iter().chain(&["manifest.json"]) {
+        assert!(
+            !alone.join(name).exists(),
+            "stale top-level {name} left behind"
+        );
+    }
+    assert!(alone.join("speech/shares.csv").is_file());
 }

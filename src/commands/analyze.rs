@@ -326,6 +326,8 @@ fn write_shard(
     started: Instant,
 ) -> Result<ExitCode, CommandError> {
     let out = &args.out;
+    // A shard writes no aggregates: any in its directory are an earlier run's.
+    clear_previous_outputs(out)?;
     write_atomically(&out.join("shard.jsonl"), |w| {
         for ((position, p), (s, l, c)) in selected.iter().zip(classified) {
             let rec = ShardRecord {
@@ -378,6 +380,9 @@ pub fn merge(args: &crate::cli::MergeArgs, settings: &Settings) -> Result<ExitCo
     let bad = |m: String| CommandError::Input(m);
     let mut shards: BTreeMap<usize, (PathBuf, RunRecord, usize)> = BTreeMap::new();
     let mut n_of_run: Option<usize> = None;
+    // Shards of one run come from one frameshift: another version may segment, classify or
+    // tag agendas differently, and the merged files would mix the two without a trace.
+    let mut version_of_run: Option<(String, PathBuf)> = None;
     for dir in &args.shards {
         let path = dir.join("shard.json");
         let text =
@@ -389,6 +394,22 @@ pub fn merge(args: &crate::cli::MergeArgs, settings: &Settings) -> Result<ExitCo
         let count = v["paragraphs"].as_u64().unwrap_or(0) as usize;
         let record: RunRecord = serde_json::from_value(v["run"].clone())
             .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        let version = v["frameshift_version"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
+        match &version_of_run {
+            None => version_of_run = Some((version, path.clone())),
+            Some((first, first_path)) if *first != version => {
+                return Err(bad(format!(
+                    "{} was written by frameshift {version}, {} by frameshift {first}: \
+                     rerun the shards with one version",
+                    path.display(),
+                    first_path.display()
+                )))
+            }
+            Some(_) => {}
+        }
         if *n_of_run.get_or_insert(n) != n {
             return Err(bad(format!(
                 "{}: shard of {n}, but other shards are of {}",
@@ -491,6 +512,55 @@ pub fn merge(args: &crate::cli::MergeArgs, settings: &Settings) -> Result<ExitCo
     )
 }
 
+/// The files an analysis writes into its directory (see [`write_outputs`] and
+/// [`finish_kind`]).
+const ANALYSIS_FILES: [&str; 8] = [
+    "paragraphs.jsonl",
+    "paragraphs.csv",
+    "shares.csv",
+    "trends.csv",
+    "citations.csv",
+    "report.md",
+    "report.html",
+    "manifest.json",
+];
+
+/// Remove the analysis files an earlier run left in `out` and in its per-kind directories,
+/// so that a reused `--out` holds this run's results only.
+///
+/// Without this, a run of resolutions alone into the directory of an earlier run of
+/// resolutions and speeches wrote `out/shares.csv` beside the earlier `out/resolution/` and
+/// `out/speech/`, and a reader could open the stale one; the reverse left a stale
+/// `out/report.html` at the top. Only the names frameshift writes are removed (nothing else a
+/// user keeps there), and a per-kind directory only when that leaves it empty. Called after
+/// the paragraphs are classified, so a run killed while embedding leaves the earlier
+/// results intact.
+fn clear_previous_outputs(out: &Path) -> Result<usize, CommandError> {
+    let mut removed = 0;
+    let kinds = [
+        DocKind::Resolution,
+        DocKind::MeetingRecord,
+        DocKind::Speech,
+        DocKind::Other,
+    ];
+    let dirs = std::iter::once(out.to_path_buf()).chain(kinds.map(|k| out.join(k.as_str())));
+    for dir in dirs {
+        for name in ANALYSIS_FILES {
+            let path = dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CommandError::io(path.display(), e)),
+            }
+        }
+        if dir != out {
+            // Fails (and is meant to) when the directory is absent or holds other files.
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+    Ok(removed)
+}
+
 /// aggregate -> report: everything after classification, shared by a single run and a
 /// merge of shards, so both write the same files.
 ///
@@ -512,6 +582,13 @@ fn finish(
     timings: BTreeMap<&str, f64>,
     started: Instant,
 ) -> Result<ExitCode, CommandError> {
+    let removed = clear_previous_outputs(out)?;
+    if removed > 0 && settings.chatty() {
+        eprintln!(
+            "removed {removed} files of an earlier analysis in {}",
+            out.display()
+        );
+    }
     let mut by_kind: BTreeMap<DocKind, Vec<usize>> = BTreeMap::new();
     for (i, p) in paragraphs.iter().enumerate() {
         by_kind.entry(p.doc_kind).or_default().push(i);
@@ -943,6 +1020,41 @@ fn apply_rates(rates: &AdjustRates, shares: &[ShareRow]) -> Vec<(i32, String, Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a reused `--out` kept the files of an earlier analysis (a stale
+    /// `out/resolution/` beside a new top-level analysis, or the reverse).
+    #[test]
+    fn stale_outputs_of_an_earlier_run_in_a_reused_out_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path();
+        for f in ["shares.csv", "report.html", "manifest.json"] {
+            std::fs::write(out.join(f), "old").unwrap();
+        }
+        std::fs::create_dir(out.join("resolution")).unwrap();
+        std::fs::write(out.join("resolution/shares.csv"), "old").unwrap();
+        std::fs::create_dir(out.join("speech")).unwrap();
+        std::fs::write(out.join("speech/trends.csv"), "old").unwrap();
+        std::fs::write(out.join("speech/notes.txt"), "mine").unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        assert_eq!(clear_previous_outputs(out).unwrap(), 5);
+        let mut left: Vec<String> = walk(out);
+        left.sort();
+        assert_eq!(left, ["notes.txt", "speech", "speech/notes.txt"]);
+        assert_eq!(clear_previous_outputs(out).unwrap(), 0);
+    }
+
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                names.extend(walk(&p).into_iter().map(|n| format!("{name}/{n}")));
+            }
+            names.push(name);
+        }
+        names
+    }
 
     #[test]
     fn shards_partition_documents_by_a_stable_hash() {
