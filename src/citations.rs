@@ -44,6 +44,12 @@ pub struct CitationTable {
     pub instruments: Vec<Instrument>,
     pub wps_resolutions: BTreeSet<u32>,
     resolution: Regex,
+    /// "resolution(s) N[, N and N]", group 1 saying whether the Security Council is named,
+    /// group 2 the list; read by [`CitationTable::extract`] for numbers with no year.
+    listed: Regex,
+    /// A number of up to four digits and its year, if given (the members of a `listed`
+    /// list; the year is matched so that it is not read as a number).
+    number: Regex,
 }
 
 /// What one paragraph cites.
@@ -107,6 +113,21 @@ impl CitationTable {
             // resolutions are cited ("1325 (2000)"); other UN symbols (S/2000/693,
             // A/52/231) never take that shape.
             resolution: Regex::new(r"\b(\d{1,4})\s*\((19[4-9]\d|20\d\d)\)").expect("static regex"),
+            // Speakers in debates, and some resolutions ("in line with resolutions 1960 and
+            // 2106"), drop the year. Without the year a bare
+            // "resolution N" may as well be a General Assembly resolution of before 1976
+            // ("resolution 2758 of 1971") or a national one ("our President adopted
+            // resolution 479"), so a yearless number counts only when the phrase names the
+            // Security Council, or when it is on the WPS list, whose numbers are unambiguous in
+            // these texts.
+            listed: Regex::new(concat!(
+                r"(?i)\b((?:Security\s+Council|UNSC)\s+)?resolutions?\s+(?:No\.?\s*)?",
+                r"(\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?",
+                r"(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)(?:resolution\s+)?",
+                r"\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?)*)",
+            ))
+            .expect("static regex"),
+            number: Regex::new(r"(\d{1,4})\b(\s*\((?:19|20)\d\d\))?").expect("static regex"),
         })
     }
 
@@ -125,12 +146,29 @@ impl CitationTable {
             .filter(|i| i.patterns.iter().any(|p| p.is_match(text)))
             .map(|i| i.id.clone())
             .collect();
-        let resolutions: BTreeSet<u32> = self
+        let mut resolutions: BTreeSet<u32> = self
             .resolution
             .captures_iter(text)
             .filter_map(|c| c[1].parse().ok())
             .filter(|n| *n > 0)
             .collect();
+        // A number directly followed by "/" is a session-numbered symbol ("resolution 70/1"
+        // of the General Assembly, 16/18 of the Human Rights Council), not a Council number.
+        let symbol = |end: usize| text[end..].starts_with('/');
+        for c in self.listed.captures_iter(text) {
+            let council = c.get(1).is_some();
+            let list = c.get(2).expect("group 2 always takes part");
+            for n in self.number.captures_iter(list.as_str()) {
+                let m = n.get(1).expect("group 1 always takes part");
+                let k: u32 = m.as_str().parse().unwrap_or(0);
+                // Without a year, one- and two-digit numbers are footnote marks far more
+                // often than the Council's resolutions of 1946-1951.
+                let yearless_ok = (council && k >= 100) || self.wps_resolutions.contains(&k);
+                if (n.get(2).is_some() || yearless_ok) && k > 0 && !symbol(list.start() + m.end()) {
+                    resolutions.insert(k);
+                }
+            }
+        }
         let wps = resolutions.iter().any(|n| self.wps_resolutions.contains(n));
         Citations {
             instruments,
@@ -164,6 +202,57 @@ mod tests {
         );
         assert_eq!(c.instruments, vec!["palermo_untoc"]);
         assert!(!c.wps);
+    }
+
+    /// Regression: debate speakers' yearless citations ("Security Council resolution 2417",
+    /// "resolution 1325 on Women, Peace and Security") were not found, so a speech citing
+    /// 1325 that way was not flagged WPS.
+    #[test]
+    fn yearless_council_and_wps_citations_were_missed() {
+        let t = table();
+        let cases: [(&str, &[u32], bool); 11] = [
+            (
+                "the 20th anniversary of resolution 1325 on Women, Peace and Security",
+                &[1325],
+                true,
+            ),
+            (
+                "the implementation of Security Council resolution 2417, which condemns starvation",
+                &[2417],
+                false,
+            ),
+            (
+                "in line with UN Security Council resolutions 242, 338, and 497, is an inalienable right",
+                &[242, 338, 497],
+                false,
+            ),
+            (
+                "UNSC Resolution 2231 and Security Council resolutions 1325 (2000) and 1820",
+                &[1325, 1820, 2231],
+                true,
+            ),
+            (
+                "to prevent and address such crimes in line with resolutions 1960 and 2106, and encourages",
+                &[1960, 2106],
+                true,
+            ),
+            // Not the Council's, or not a Council number: left alone.
+            ("That is why our President adopted resolution 479 on 1 July", &[], false),
+            ("the UN resolution 2758 of 1971 does not preclude", &[], false),
+            ("the 2030 Agenda (resolution 70/1) and resolution 1325/2", &[], false),
+            ("Human Rights Council resolution 16/18", &[], false),
+            (
+                "the implementation of Security Council resolution 39 1373 (2001)",
+                &[1373],
+                false,
+            ),
+            ("Trusteeship Council resolutions 1082 (XIV) and 1493 (XVII)", &[], false),
+        ];
+        for (text, want, wps) in cases {
+            let c = t.extract(text);
+            assert_eq!(c.resolutions, want, "{text}");
+            assert_eq!(c.wps, wps, "{text}");
+        }
     }
 
     #[test]

@@ -41,6 +41,19 @@ fn resolution_2331_cites_palermo_and_no_cedaw() {
     assert!(!c.instruments.iter().any(|i| i == "cedaw"), "{c:?}");
 }
 
+/// Regression: 2331's operative paragraph 18 cites "resolutions 1960 and 2106" (on sexual
+/// violence in conflict, both of the WPS family) without their years, and was reported as
+/// citing no WPS resolution.
+#[test]
+fn resolution_2331_yearless_wps_citations_were_missed() {
+    let c = document_citations("S-RES-2331(2016).txt");
+    assert!(
+        c.resolutions.contains(&1960) && c.resolutions.contains(&2106),
+        "{c:?}"
+    );
+    assert!(c.wps, "{c:?}");
+}
+
 #[test]
 fn resolution_2242_cites_cedaw_and_1325() {
     let c = document_citations("S-RES-2242(2015).txt");
