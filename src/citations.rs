@@ -10,6 +10,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::LazyLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CitationError {
@@ -43,13 +44,6 @@ pub struct Instrument {
 pub struct CitationTable {
     pub instruments: Vec<Instrument>,
     pub wps_resolutions: BTreeSet<u32>,
-    resolution: Regex,
-    /// "resolution(s) N[, N and N]", group 1 saying whether the Security Council is named,
-    /// group 2 the list; read by [`CitationTable::extract`] for numbers with no year.
-    listed: Regex,
-    /// A number of up to four digits and its year, if given (the members of a `listed`
-    /// list; the year is matched so that it is not read as a number).
-    number: Regex,
 }
 
 /// What one paragraph cites.
@@ -86,6 +80,70 @@ fn phrase_regex(phrase: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(&p).case_insensitive(true).build()
 }
 
+/// A number of up to four digits directly followed by a year in parentheses is how
+/// resolutions are cited ("1325 (2000)"); other UN symbols (S/2000/693, A/52/231) never take
+/// that shape.
+static WITH_YEAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(\d{1,4})\s*\((19[4-9]\d|20\d\d)\)").expect("static regex"));
+
+/// "resolution(s) N[, N and N]": group 1 says whether the Security Council is named, group 2
+/// is the list (numbers with or without their years).
+static LISTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b((?:Security\s+Council|UNSC)\s+)?resolutions?\s+(?:No\.?\s*)?",
+        r"(\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?",
+        r"(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)(?:resolution\s+)?",
+        r"\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?)*)",
+    ))
+    .expect("static regex")
+});
+
+/// One member of a [`LISTED`] list and its year, if given (matched so that the year is not
+/// read as a number).
+static MEMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{1,4})\b(\s*\((?:19|20)\d\d\))?").expect("static regex"));
+
+/// The Security Council resolution numbers `text` cites.
+///
+/// Any number followed by its year counts. Speakers in debates, and some resolutions ("in
+/// line with resolutions 1960 and 2106"), drop the year; without it a bare "resolution N"
+/// may as well be a General Assembly resolution of before 1976 ("resolution 2758 of 1971")
+/// or a national one ("our President adopted resolution 479"), so a yearless number counts
+/// only when the phrase names the Security Council (and it has three or four digits: one or
+/// two are footnote marks far more often than the Council's resolutions of 1946-1951), or
+/// when it is one of `known` (the WPS list for citations, the agendas' lists for agenda
+/// tags), whose numbers are unambiguous in these texts. A number directly followed by "/"
+/// is a session-numbered symbol ("resolution 70/1" of the General Assembly, 16/18 of the
+/// Human Rights Council), and one followed by a parenthesis that is not a year names
+/// another organ's session ("resolutions 2253 (ES-V) and 2254 (ES-V)" of the General
+/// Assembly, cited by resolution 252 (1968)): neither is a Council number.
+pub fn cited_resolutions(text: &str, known: &BTreeSet<u32>) -> BTreeSet<u32> {
+    let mut cited: BTreeSet<u32> = WITH_YEAR
+        .captures_iter(text)
+        .filter_map(|c| c[1].parse().ok())
+        .filter(|n| *n > 0)
+        .collect();
+    for c in LISTED.captures_iter(text) {
+        let council = c.get(1).is_some();
+        let list = c.get(2).expect("group 2 always takes part");
+        for n in MEMBER.captures_iter(list.as_str()) {
+            let m = n.get(1).expect("group 1 always takes part");
+            let k: u32 = m.as_str().parse().unwrap_or(0);
+            let yearless_ok = (council && k >= 100) || known.contains(&k);
+            let rest = &text[list.start() + m.end()..];
+            // "70/1" is a session-numbered symbol; "2253 (ES-V)", "2199 (LXI)" carry a
+            // General Assembly or Trusteeship Council session where the Council's year
+            // would be.
+            let not_council =
+                rest.starts_with('/') || (n.get(2).is_none() && rest.trim_start().starts_with('('));
+            if (n.get(2).is_some() || yearless_ok) && k > 0 && !not_council {
+                cited.insert(k);
+            }
+        }
+    }
+    cited
+}
+
 impl CitationTable {
     pub fn parse(text: &str, origin: &str) -> Result<Self, CitationError> {
         let err = |message: String| CitationError::Invalid {
@@ -109,25 +167,6 @@ impl CitationTable {
         Ok(CitationTable {
             instruments,
             wps_resolutions: file.wps_resolutions.into_iter().collect(),
-            // A number of up to four digits directly followed by a year in parentheses is how
-            // resolutions are cited ("1325 (2000)"); other UN symbols (S/2000/693,
-            // A/52/231) never take that shape.
-            resolution: Regex::new(r"\b(\d{1,4})\s*\((19[4-9]\d|20\d\d)\)").expect("static regex"),
-            // Speakers in debates, and some resolutions ("in line with resolutions 1960 and
-            // 2106"), drop the year. Without the year a bare
-            // "resolution N" may as well be a General Assembly resolution of before 1976
-            // ("resolution 2758 of 1971") or a national one ("our President adopted
-            // resolution 479"), so a yearless number counts only when the phrase names the
-            // Security Council, or when it is on the WPS list, whose numbers are unambiguous in
-            // these texts.
-            listed: Regex::new(concat!(
-                r"(?i)\b((?:Security\s+Council|UNSC)\s+)?resolutions?\s+(?:No\.?\s*)?",
-                r"(\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?",
-                r"(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)(?:resolution\s+)?",
-                r"\d{1,4}\b(?:\s*\((?:19|20)\d\d\))?)*)",
-            ))
-            .expect("static regex"),
-            number: Regex::new(r"(\d{1,4})\b(\s*\((?:19|20)\d\d\))?").expect("static regex"),
         })
     }
 
@@ -146,29 +185,7 @@ impl CitationTable {
             .filter(|i| i.patterns.iter().any(|p| p.is_match(text)))
             .map(|i| i.id.clone())
             .collect();
-        let mut resolutions: BTreeSet<u32> = self
-            .resolution
-            .captures_iter(text)
-            .filter_map(|c| c[1].parse().ok())
-            .filter(|n| *n > 0)
-            .collect();
-        // A number directly followed by "/" is a session-numbered symbol ("resolution 70/1"
-        // of the General Assembly, 16/18 of the Human Rights Council), not a Council number.
-        let symbol = |end: usize| text[end..].starts_with('/');
-        for c in self.listed.captures_iter(text) {
-            let council = c.get(1).is_some();
-            let list = c.get(2).expect("group 2 always takes part");
-            for n in self.number.captures_iter(list.as_str()) {
-                let m = n.get(1).expect("group 1 always takes part");
-                let k: u32 = m.as_str().parse().unwrap_or(0);
-                // Without a year, one- and two-digit numbers are footnote marks far more
-                // often than the Council's resolutions of 1946-1951.
-                let yearless_ok = (council && k >= 100) || self.wps_resolutions.contains(&k);
-                if (n.get(2).is_some() || yearless_ok) && k > 0 && !symbol(list.start() + m.end()) {
-                    resolutions.insert(k);
-                }
-            }
-        }
+        let resolutions = cited_resolutions(text, &self.wps_resolutions);
         let wps = resolutions.iter().any(|n| self.wps_resolutions.contains(n));
         Citations {
             instruments,
@@ -210,7 +227,7 @@ mod tests {
     #[test]
     fn yearless_council_and_wps_citations_were_missed() {
         let t = table();
-        let cases: [(&str, &[u32], bool); 11] = [
+        let cases: [(&str, &[u32], bool); 12] = [
             (
                 "the 20th anniversary of resolution 1325 on Women, Peace and Security",
                 &[1325],
@@ -247,6 +264,12 @@ mod tests {
                 false,
             ),
             ("Trusteeship Council resolutions 1082 (XIV) and 1493 (XVII)", &[], false),
+            // A WPS number as another organ's resolution (found as a false agenda tag).
+            (
+                "Assembly resolutions 1960 (ES-V) of 4 July 1967 and 2106 (XX)",
+                &[],
+                false,
+            ),
         ];
         for (text, want, wps) in cases {
             let c = t.extract(text);

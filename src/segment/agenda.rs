@@ -9,11 +9,9 @@
 
 use super::SegmentError;
 use crate::corpus::Document;
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::LazyLock;
 
 /// The shipped rule table.
 pub const DEFAULT_RULES: &str = include_str!("../../datasets/agendas.toml");
@@ -50,9 +48,6 @@ pub struct AgendaRules {
 fn default_head() -> usize {
     600
 }
-
-static CITED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{1,4})\s*\((?:19|20)\d{2}\)").unwrap());
 
 impl AgendaRules {
     /// Parse a rule table from TOML text.
@@ -120,10 +115,14 @@ impl AgendaRules {
         if let Some(title) = &doc.title {
             head = format!("{} {head}", normalise(title));
         }
-        let mut cited: BTreeSet<u32> = CITED
-            .captures_iter(body)
-            .filter_map(|c| c[1].parse().ok())
+        // The same reading of citations as `citations` (years optional where unambiguous),
+        // with the numbers the rules name accepted after a bare "resolution(s)".
+        let known: BTreeSet<u32> = self
+            .agendas
+            .iter()
+            .flat_map(|r| r.resolutions.iter().copied())
             .collect();
+        let mut cited = crate::citations::cited_resolutions(body, &known);
         if doc.kind == crate::corpus::DocKind::Resolution {
             cited.extend(doc.number);
         }
@@ -171,6 +170,28 @@ mod tests {
         assert!(tags.contains(&"counter_terrorism".to_string()), "{tags:?}");
         assert!(tags.contains(&"country_situation".to_string()), "{tags:?}");
         assert!(!tags.contains(&"sanctions".to_string()), "{tags:?}");
+    }
+
+    /// Regression: a yearless citation ("in line with resolutions 1960 and 2106", as in
+    /// 2331's op18) did not count for the agenda its numbers belong to.
+    #[test]
+    fn yearless_citations_of_an_agendas_resolutions_were_missed() {
+        let rules = AgendaRules::builtin();
+        let tags = |text: &str| {
+            let doc = Document::new("x", DocKind::Other, text);
+            rules.tags(&doc, &doc.text)
+        };
+        let wps = "women_peace_security".to_string();
+        assert!(tags("address such crimes in line with resolutions 1960 and 2106").contains(&wps));
+        assert!(tags("We support Security Council Resolution 2417 fully.")
+            .contains(&"protection_of_civilians".to_string()));
+        assert!(tags("The President adopted resolution 479 on 1 July.").is_empty());
+        // General Assembly resolutions 2253 and 2254 (ES-V) of 1967, cited by S/RES/252
+        // (1968), are not the Council's 2253 (2015) on counter-terrorism.
+        assert!(tags(
+            "Recalling General Assembly resolutions 2253 (ES-V) of 4 July 1967 and 2254 (ES-V)"
+        )
+        .is_empty());
     }
 
     /// An agenda called `all` used to be accepted, and its paragraphs were then counted a
