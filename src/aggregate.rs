@@ -233,6 +233,7 @@ fn summarise(
             }
         }
     }
+    let per_doc: Vec<[Option<f64>; 8]> = docs.iter().map(Counts::measures).collect();
     (0..MEASURES.len())
         .map(|m| {
             let s = &mut samples[m];
@@ -240,10 +241,41 @@ fn summarise(
             // An interval only when the measure was defined in most resamples, and never from a
             // single document: resampling one document cannot show how documents vary.
             let enough = docs.len() >= 2 && s.len() * 2 > opts.bootstrap;
-            let ci = |q| if enough { percentile(s, q) } else { None };
-            (point[m], ci(0.025), ci(0.975))
+            if !enough {
+                return (point[m], None, None);
+            }
+            let defined: Vec<f64> = per_doc.iter().filter_map(|d| d[m]).collect();
+            match boundary_interval(&defined) {
+                Some((lo, hi)) => (point[m], Some(lo), Some(hi)),
+                None => (point[m], percentile(s, 0.025), percentile(s, 0.975)),
+            }
         })
         .collect()
+}
+
+/// The 95% interval of a measure that sits at 0 (or 1) in every one of the `n` documents
+/// where it is defined: the Clopper-Pearson interval for 0 (or `n`) successes in `n`,
+/// `[0, 1 - 0.025^(1/n)]` (or `[0.025^(1/n), 1]`); `None` otherwise.
+///
+/// The percentile bootstrap gave `[0, 0]` there, since every resample of documents that all
+/// lack a frame lacks it too, and a zero-width interval reads as certainty: no crime
+/// framing in 1990 "with a CI of [0, 0]". Documents are the independent units here, and no
+/// document showing the frame is evidence only up to this bound (about 0.31 for 10
+/// documents, 0.07 for 50). For a share of paragraphs the bound is conservative: the share
+/// cannot exceed the share of documents with any such paragraph.
+fn boundary_interval(per_document: &[f64]) -> Option<(f64, f64)> {
+    let n = per_document.len();
+    if n == 0 {
+        return None;
+    }
+    let edge = 0.025f64.powf(1.0 / n as f64);
+    if per_document.iter().all(|v| *v == 0.0) {
+        Some((0.0, 1.0 - edge))
+    } else if per_document.iter().all(|v| *v == 1.0) {
+        Some((edge, 1.0))
+    } else {
+        None
+    }
 }
 
 /// The long table of shares: every year x (agenda or `all`) x measure.
@@ -534,17 +566,36 @@ mod tests {
         );
     }
 
+    /// Regression: a measure at 0 (or 1) in every document got the zero-width bootstrap
+    /// interval [0, 0] (or [1, 1]); it now gets the Clopper-Pearson interval over documents.
     #[test]
-    fn bootstrap_interval_is_degenerate_for_identical_documents_and_wide_otherwise() {
+    fn zero_width_bootstrap_cis_at_a_boundary_and_wide_otherwise() {
         let same: Vec<Observation> = (0..10)
             .map(|i| obs(&format!("d{i}"), 2001, &["security"]))
             .collect();
         let r = shares(&same, &AggregateOptions::default());
-        let s = r
+        let row = |frame: &str| {
+            r.iter()
+                .find(|r| r.frame == frame && r.agenda == "all")
+                .unwrap()
+                .clone()
+        };
+        // 0.025^(1/10) = 0.6915 (computed independently: exp(ln(0.025) / 10)).
+        let s = row("security");
+        assert_eq!(s.share, Some(1.0));
+        assert!((s.ci_low.unwrap() - 0.691_503).abs() < 1e-6, "{s:?}");
+        assert_eq!(s.ci_high, Some(1.0));
+        let c = row("crime");
+        assert_eq!(c.share, Some(0.0));
+        assert_eq!(c.ci_low, Some(0.0));
+        assert!((c.ci_high.unwrap() - 0.308_497).abs() < 1e-6, "{c:?}");
+        // Defined in no document (no crime paragraph): still no interval.
+        assert_eq!(row("hr_given_crime").ci_low, None);
+        // A single document: still no interval.
+        let one = shares(&same[..1], &AggregateOptions::default());
+        assert!(one
             .iter()
-            .find(|r| r.frame == "security" && r.agenda == "all")
-            .unwrap();
-        assert_eq!((s.ci_low, s.ci_high), (Some(1.0), Some(1.0)));
+            .all(|r| r.ci_low.is_none() && r.ci_high.is_none()));
         let mixed: Vec<Observation> = (0..10)
             .map(|i| {
                 obs(
