@@ -206,3 +206,42 @@ fn eval_gold_head_labels_are_its_probabilities_at_the_committed_thresholds() {
         "micro-F1 {micro} on plain sentences: {report}"
     );
 }
+
+/// A gold set without some frames used to score them F1 0 in silence, and macro-F1 with
+/// them, so a small gold set of, say, security paragraphs read as a failure on the others.
+/// The figures stay as scikit-learn gives them; stderr now says which frames had no gold.
+#[test]
+fn frames_absent_from_the_gold_set_were_scored_zero_in_silence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gold = tmp.path().join("gold.jsonl");
+    let lines: Vec<&str> = GOLD
+        .lines()
+        .filter(|l| l.contains(r#""labels": ["security"]"#) || l.contains(r#""labels": []"#))
+        .collect();
+    assert_eq!(lines.len(), 4, "two security and two none lines");
+    std::fs::write(&gold, lines.join("\n") + "\n").unwrap();
+    let out = assert_cmd::Command::cargo_bin("frameshift")
+        .unwrap()
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_HOME", common::repo_root())
+        .args(["eval", "--format", "json", "--method", "lexicon", "--gold"])
+        .arg(&gold)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for frame in ["crime", "human_rights", "gender"] {
+        assert!(
+            stderr.contains(&format!("no gold paragraph carries `{frame}`")),
+            "{frame}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("carries `security`"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["per_frame"]["gender"]["support"], 0);
+    assert_eq!(report["per_frame"]["gender"]["f1"], 0.0);
+}
