@@ -61,3 +61,34 @@ fn resolution_2242_cites_cedaw_and_1325() {
     assert!(c.resolutions.contains(&1325), "{c:?}");
     assert!(c.wps);
 }
+
+/// The table of each year's first resolution number that citations are checked against
+/// (`src/citations.rs`) must accept every resolution of the corpus as cited with its own
+/// year, in both forms: "N (YYYY)" and "N of 1 July YYYY", the stricter of the two.
+#[test]
+fn every_corpus_resolution_cited_with_its_year_is_read() {
+    let corpus = common::shared_corpus(&["unsc-resolutions-1946-2015"]);
+    let table = CitationTable::load(&common::repo_root().join("datasets/citations.toml")).unwrap();
+    let name = regex::Regex::new(r"^S-RES-(\d+)\((\d{4})\)\.txt$").unwrap();
+    let mut seen = 0;
+    for dir in ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"] {
+        let Ok(entries) = std::fs::read_dir(corpus.join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let Some(c) = name.captures(&file) else {
+                continue;
+            };
+            let (n, year): (u32, u32) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+            for text in [
+                format!("Recalling its resolution {n} ({year}),"),
+                format!("Recalling its resolution {n} of 1 July {year},"),
+            ] {
+                assert_eq!(table.extract(&text).resolutions, vec![n], "{file}: {text}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2_259, "only {seen} resolution files found");
+}
