@@ -148,6 +148,16 @@ static WITH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:\b(\d{1,4})[ \t]+)?\b(\d{1,4})\s*\((19[4-9]\d|20\d\d)\)").expect("static regex")
 });
 
+/// Text ending in a month name: a number after it is a date's year ("of 12 September 2001
+/// (2001)", a slip in S/RES/1450), not a resolution.
+static AFTER_MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\b(?:January|February|March|April|May|June|July|August|September|October|November",
+        r"|December)\s+$",
+    ))
+    .expect("static regex")
+});
+
 /// An "of" date after a resolution number: "of 28 July 2003", "of 2014", "of July 22, 2003".
 const OF_DATE: &str = r"\s+of\s+(?:(?:\d{1,2}\s+)?[A-Z][a-z]+\s+(?:\d{1,2},?\s+)?)?(?:19|20)\d\d\b";
 
@@ -182,7 +192,7 @@ static MEMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// taken as one number split by PDF extraction ("221 2 (2015)" is 2212) or, failing that,
 /// the first as the resolution and the second as a footnote mark ("1373 2 (2001)"). A number
 /// right after "/" is part of a symbol ("69/321 (2015)"), unless the symbol is the Council's
-/// own ("S/RES/2331 (2016)").
+/// own ("S/RES/2331 (2016)"), and one right after a month name is a date's year.
 ///
 /// "resolution(s) N" without a year: speakers in debates, and some resolutions ("in line
 /// with resolutions 1960 and 2106"), drop the year; without it a bare "resolution N" may as
@@ -203,7 +213,9 @@ pub fn cited_resolutions(text: &str, known: &BTreeSet<u32>) -> BTreeSet<u32> {
     for c in WITH_YEAR.captures_iter(text) {
         let m = c.get(2).expect("group 2 always takes part");
         let before = &text[..m.start()];
-        if before.ends_with('/') && !before.to_ascii_uppercase().ends_with("S/RES/") {
+        if (before.ends_with('/') && !before.to_ascii_uppercase().ends_with("S/RES/"))
+            || (c.get(1).is_none() && AFTER_MONTH.is_match(before))
+        {
             continue;
         }
         let n: u32 = m.as_str().parse().unwrap_or(0);
@@ -389,7 +401,7 @@ mod tests {
     #[test]
     fn numbers_that_cannot_be_the_councils_were_read_as_its_resolutions() {
         let t = table();
-        let cases: [(&str, &[u32]); 11] = [
+        let cases: [(&str, &[u32]); 12] = [
             // The Assembly's decolonisation and partition resolutions, named as the
             // Council's by a speaker; the Council's 242 (1967) beside them stays.
             (
@@ -422,6 +434,11 @@ mod tests {
             (
                 "S/RES/2331 (2016) and its resolution 1556 (2005)",
                 &[1556, 2331],
+            ),
+            // A date's year, repeated in parentheses by a slip.
+            (
+                "resolution 1368 (2001) of 12 September 2001 (2001), and",
+                &[1368],
             ),
         ];
         for (text, want) in cases {
