@@ -6,6 +6,7 @@
 //! trace of framing a text leaves (recalling CEDAW versus the Palermo Protocol), so they are
 //! counted next to the classifier's frames, from a table a scholar can read and extend.
 
+use crate::classify::{Frame, LabelSet};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -19,16 +20,20 @@ pub enum CitationError {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TableFile {
     wps_resolutions: Vec<u32>,
+    wps_frame: Option<String>,
     instrument: Vec<InstrumentSpec>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InstrumentSpec {
     id: String,
     name: String,
     patterns: Vec<String>,
+    frame: Option<String>,
 }
 
 /// One instrument with its compiled patterns.
@@ -37,6 +42,8 @@ pub struct Instrument {
     pub id: String,
     pub name: String,
     patterns: Vec<Regex>,
+    /// The frame a paragraph citing it carries by the codebook's rule 4, if any.
+    pub frame: Option<Frame>,
 }
 
 /// The compiled citation table.
@@ -44,6 +51,8 @@ pub struct Instrument {
 pub struct CitationTable {
     pub instruments: Vec<Instrument>,
     pub wps_resolutions: BTreeSet<u32>,
+    /// The frame a paragraph citing a WPS resolution carries, if any.
+    pub wps_frame: Option<Frame>,
 }
 
 /// What one paragraph cites.
@@ -267,8 +276,20 @@ impl CitationTable {
             message,
         };
         let file: TableFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let frame = |name: Option<String>, whose: &str| {
+            name.map(|n| {
+                Frame::parse(&n).ok_or_else(|| {
+                    err(format!(
+                        "{whose}: unknown frame `{n}` (expected one of security, crime, human_rights, gender)"
+                    ))
+                })
+            })
+            .transpose()
+        };
+        let wps_frame = frame(file.wps_frame, "wps_frame")?;
         let mut instruments = Vec::new();
         for spec in file.instrument {
+            let instrument_frame = frame(spec.frame, &spec.id)?;
             let patterns = spec
                 .patterns
                 .iter()
@@ -278,11 +299,13 @@ impl CitationTable {
                 id: spec.id,
                 name: spec.name,
                 patterns,
+                frame: instrument_frame,
             });
         }
         Ok(CitationTable {
             instruments,
             wps_resolutions: file.wps_resolutions.into_iter().collect(),
+            wps_frame,
         })
     }
 
@@ -308,6 +331,25 @@ impl CitationTable {
             resolutions: resolutions.into_iter().collect(),
             wps,
         }
+    }
+
+    /// The frames the codebook's rule 4 ("citations count") gives a paragraph with these
+    /// citations: each cited instrument's `frame`, and `wps_frame` when it cites a WPS
+    /// resolution. The rule is the codebook's, not learned, so it holds whatever a
+    /// classifier's probability says; every annotation agrees with it (a CI test checks).
+    pub fn frames(&self, cited: &Citations) -> LabelSet {
+        let mut set = LabelSet::default();
+        for i in &self.instruments {
+            if let Some(f) = i.frame {
+                if cited.instruments.contains(&i.id) {
+                    set.insert(f);
+                }
+            }
+        }
+        if let Some(f) = self.wps_frame.filter(|_| cited.wps) {
+            set.insert(f);
+        }
+        set
     }
 }
 
@@ -483,6 +525,40 @@ mod tests {
         assert_eq!(council_numbers(2024, 2030), 2722..=u32::MAX);
         assert_eq!(council_numbers(1930, 1946), 1..=15);
         assert!(!year_fits(5, 1945, PAREN_YEAR_SLACK));
+    }
+
+    /// Regression: a paragraph recalling only "its resolution 1325 (2000)" was left
+    /// unlabelled by the classifier (probability of gender about 0.01) although the
+    /// codebook's rule 4 makes it gender.
+    #[test]
+    fn citation_rule_frames_follow_the_codebook() {
+        let t = table();
+        let frames = |text: &str| t.frames(&t.extract(text)).names();
+        assert_eq!(
+            frames("Recalling also its resolution 1325 (2000),"),
+            ["gender"]
+        );
+        assert_eq!(
+            frames("Recalling the Convention on the Elimination of All Forms of Discrimination against Women"),
+            ["gender"]
+        );
+        assert_eq!(
+            frames("urges States to ratify the Palermo Protocol and CEDAW"),
+            ["crime", "gender"]
+        );
+        // Other instruments and resolutions carry no frame by rule.
+        assert!(frames(
+            "Recalling its resolution 1267 (1999) and the Universal Declaration of Human Rights"
+        )
+        .is_empty());
+        let bad = CitationTable::parse(
+            "wps_resolutions = [1325]\nwps_frame = \"women\"\ninstrument = []\n",
+            "test.toml",
+        );
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("unknown frame `women`"));
     }
 
     #[test]

@@ -287,6 +287,13 @@ pub struct EvalArgs {
     #[arg(long, requires = "finetune")]
     pub bitfit: bool,
 
+    /// Report the classifier's labels alone, without the codebook's citation rule (rule 4:
+    /// a paragraph citing CEDAW or a WPS resolution is gender, one citing the Palermo
+    /// Protocol/UNTOC is crime; the table is datasets/citations.toml). Cross-validation
+    /// always scores the classifier alone.
+    #[arg(long)]
+    pub no_citation_rules: bool,
+
     /// Seed of the cross-validation fold assignment (default: the committed results' seed).
     /// Other seeds show how much the figures move with the split; write those elsewhere
     /// with --results.
@@ -386,6 +393,12 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub agendas: Option<PathBuf>,
 
+    /// Report the classifier's labels alone, without the codebook's citation rule (rule 4:
+    /// a paragraph citing CEDAW or a WPS resolution is gender, one citing the Palermo
+    /// Protocol/UNTOC is crime; the table is datasets/citations.toml).
+    #[arg(long)]
+    pub no_citation_rules: bool,
+
     /// Process only shard K of N (1-based, e.g. `2/8`): documents are assigned by a hash of
     /// their symbol, so every run agrees on the split. Writes `shard.jsonl` and `shard.json`
     /// to --out for `frameshift merge` instead of the aggregate outputs.
@@ -456,6 +469,12 @@ pub struct LabelArgs {
     /// Override a frame's decision threshold, e.g. `--threshold gender=0.3` (repeatable).
     #[arg(long, value_name = "FRAME=P")]
     pub threshold: Vec<String>,
+
+    /// Report the classifier's labels alone, without the codebook's citation rule (rule 4:
+    /// a paragraph citing CEDAW or a WPS resolution is gender, one citing the Palermo
+    /// Protocol/UNTOC is crime; the table is datasets/citations.toml).
+    #[arg(long)]
+    pub no_citation_rules: bool,
 
     /// Table width in columns (default: the terminal's, else 100).
     #[arg(long, value_name = "N")]

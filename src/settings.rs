@@ -5,7 +5,7 @@
 //! rather than re-inspecting flags or environment variables, so every decision about the
 //! terminal or the filesystem layout is made exactly once.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -25,6 +25,9 @@ pub struct Settings {
     /// Root that holds `weights/` and `datasets/` (FRAMESHIFT_HOME, else the source tree
     /// this binary was built from when it still exists, else the current directory).
     pub home: PathBuf,
+    /// Whether predicted labels get the codebook's citation rule (`--no-citation-rules` on
+    /// `label`, `analyze` and `eval` turns it off).
+    pub citation_rules: bool,
 }
 
 impl Settings {
@@ -36,10 +39,17 @@ impl Settings {
             (false, _) => Verbosity::Trace,
         };
         let progress = verbosity != Verbosity::Quiet && std::io::stderr().is_terminal();
+        let no_citation_rules = match &cli.command {
+            Command::Label(a) => a.no_citation_rules,
+            Command::Analyze(a) => a.no_citation_rules,
+            Command::Eval(a) => a.no_citation_rules,
+            _ => false,
+        };
         Settings {
             verbosity,
             progress,
             home: project_home(),
+            citation_rules: !no_citation_rules,
         }
     }
 
@@ -49,6 +59,7 @@ impl Settings {
             verbosity: Verbosity::Quiet,
             progress: false,
             home,
+            citation_rules: true,
         }
     }
 

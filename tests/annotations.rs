@@ -64,3 +64,35 @@ fn every_annotation_resolves_with_unchanged_text_and_none_is_held_out() {
     let none = joined.iter().filter(|l| l.labels.is_empty()).count();
     assert!(none >= 150, "{none} paragraphs labelled none");
 }
+
+/// The codebook's citation rule (rule 4), which `label`, `analyze` and `eval --gold` add to
+/// the classifier's labels, must agree with every annotation: each annotated paragraph that
+/// cites CEDAW, a WPS resolution or the Palermo Protocol carries the frame the rule gives
+/// it. Were one to disagree, the rule or the annotation would be wrong. The check also
+/// keeps the rule from being a no-op: annotated paragraphs of each kind must exist.
+#[test]
+fn the_citation_rule_agrees_with_every_annotation() {
+    use frameshift::citations::CitationTable;
+    let set = read_annotations(&common::repo_root().join("datasets/annotations")).unwrap();
+    let rules = AgendaRules::load(&common::repo_root().join("datasets/agendas.toml")).unwrap();
+    let joined = join_annotations(&set, &corpus(), &rules).unwrap_or_else(|e| panic!("{e}"));
+    let table = CitationTable::load(&common::repo_root().join("datasets/citations.toml")).unwrap();
+    let mut hits = std::collections::BTreeMap::new();
+    for l in &joined {
+        let by_rule = table.frames(&table.extract(&l.paragraph.text));
+        for f in by_rule.frames() {
+            assert!(
+                l.labels.contains(f),
+                "{}: cites what the codebook makes `{f}`, annotated {:?}",
+                l.paragraph.id,
+                l.labels.names()
+            );
+            *hits.entry(f.name()).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        hits.get("gender").copied().unwrap_or(0) >= 20
+            && hits.get("crime").copied().unwrap_or(0) >= 1,
+        "too few annotated paragraphs the rule applies to: {hits:?}"
+    );
+}

@@ -78,6 +78,11 @@ impl LabelSet {
         self.0 == 0
     }
 
+    /// The frames of either set.
+    pub fn union(self, other: LabelSet) -> LabelSet {
+        LabelSet(self.0 | other.0)
+    }
+
     pub fn frames(self) -> impl Iterator<Item = Frame> {
         Frame::ALL.into_iter().filter(move |f| self.contains(*f))
     }

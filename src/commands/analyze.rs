@@ -233,7 +233,10 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
         paragraphs
             .par_iter()
             .zip(scores.par_iter())
-            .map(|(p, s)| (*s, s.labels(&thresholds), table.extract(&p.text)))
+            .map(|(p, s)| {
+                let cited = table.extract(&p.text);
+                (*s, scorer.labels(s, &thresholds, &cited), cited)
+            })
             .collect()
     };
     timings.insert("classify_s", t.elapsed().as_secs_f64());
@@ -268,6 +271,8 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             "agendas": agenda_table.as_ref().map(|p| p.display().to_string()),
             "agendas_sha256": agenda_table.as_ref().and_then(|p| sha256_hex(p)),
             "citations_sha256": sha256_hex(&settings.datasets_dir().join("citations.toml")),
+            // Labels with or without the codebook's citation rule.
+            "citation_rules": scorer.citation_rules(),
         }),
         documents_read: seg.read.documents.len(),
         paragraphs_segmented: seg.paragraphs.len(),

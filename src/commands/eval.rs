@@ -41,6 +41,7 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
 
     // Every method gives labels; the head also gives probabilities (for ECE and the
     // scores file).
+    let mut rules_applied = false;
     let (predicted, scores, head_sha): (Vec<LabelSet>, Option<Vec<FrameScores>>, _) = match method {
         Method::Lexicon => {
             let lexicon = Lexicon::load(&settings.datasets_dir().join("lexicon.toml"))?;
@@ -53,6 +54,7 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
             let scorer =
                 super::scorer::Scorer::load(&args.encoder, args.head.as_deref(), settings)?;
             let (rows, _) = scorer.predict(&args.encoder, &texts, settings)?;
+            rules_applied = scorer.citation_rules();
             let (scores, predicted): (Vec<FrameScores>, Vec<LabelSet>) = rows.into_iter().unzip();
             (predicted, Some(scores), Some(file_sha256(&scorer.path)?))
         }
@@ -120,6 +122,7 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
         &report,
         head_sha.as_deref(),
         &skipped,
+        rules_applied,
     );
     Ok(if gold.rejected.is_empty() {
         ExitCode::SUCCESS
@@ -191,11 +194,14 @@ fn print_report(
     report: &Report,
     head_sha: Option<&str>,
     skipped_lines: &[usize],
+    citation_rules: bool,
 ) {
     match format {
         ReportFormat::Json => {
             let mut v = serde_json::to_value(report).expect("report serialises");
             v["method"] = method_name(method).into();
+            // Whether the head's labels include the codebook's citation rule.
+            v["citation_rules"] = citation_rules.into();
             v["gold"] = gold.display().to_string().into();
             // The gold lines that were not scored (named on stderr with the reason), so a
             // report read later still says it did not cover the whole file.
@@ -206,9 +212,18 @@ fn print_report(
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         }
         ReportFormat::Markdown => {
+            let rules = if citation_rules {
+                " (with the codebook's citation rule)"
+            } else {
+                ""
+            };
             print!(
                 "{}",
-                report.to_markdown(&format!("{} on {}", method_name(method), gold.display()))
+                report.to_markdown(&format!(
+                    "{}{rules} on {}",
+                    method_name(method),
+                    gold.display()
+                ))
             );
             if !skipped_lines.is_empty() {
                 println!(

@@ -107,7 +107,8 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
         .iter()
         .zip(&all_scores)
         .map(|(p, &scores)| {
-            let labels: LabelSet = scores.labels(&thresholds);
+            let cited = table.extract(&p.text);
+            let labels: LabelSet = scorer.labels(&scores, &thresholds, &cited);
             let (_, cues) = lexicon.matches(&p.text);
             Labelled {
                 id: &p.id,
@@ -124,7 +125,7 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
                     .into_iter()
                     .map(|(f, terms)| (f.name(), terms.into_iter().map(str::to_string).collect()))
                     .collect(),
-                citations: table.extract(&p.text).labels(),
+                citations: cited.labels(),
             }
         })
         .collect();
@@ -159,10 +160,23 @@ pub fn run(args: &LabelArgs, settings: &Settings) -> Result<ExitCode, CommandErr
     if settings.chatty() {
         for f in Frame::ALL {
             let n = rows.iter().filter(|r| r.labels.contains(&f.name())).count();
+            // Labels the citation rule added below the threshold, so that a share above
+            // what the probabilities suggest is explained.
+            let by_rule = rows
+                .iter()
+                .filter(|r| {
+                    r.labels.contains(&f.name()) && r.scores[f.name()] < thresholds[f.index()]
+                })
+                .count();
+            let by_rule = if by_rule > 0 {
+                format!("; {by_rule} by the codebook's citation rule")
+            } else {
+                String::new()
+            };
             let mean =
                 rows.iter().map(|r| r.scores[f.name()] as f64).sum::<f64>() / rows.len() as f64;
             eprintln!(
-                "{:<13} {n:>4} of {} paragraphs ({:.0}%), mean probability {mean:.2}, threshold {:.2}",
+                "{:<13} {n:>4} of {} paragraphs ({:.0}%{by_rule}), mean probability {mean:.2}, threshold {:.2}",
                 f.name(),
                 rows.len(),
                 100.0 * n as f64 / rows.len() as f64,

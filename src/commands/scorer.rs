@@ -9,6 +9,7 @@
 
 use super::{embed_with_cache, load_classifier, load_encoder, CommandError, LoadedEncoder};
 use crate::cache::CacheStats;
+use crate::citations::{CitationTable, Citations};
 use crate::classify::ensemble::{self, EnsembleFile};
 use crate::classify::lexicon::Lexicon;
 use crate::classify::{Classifier, FrameScores, LabelSet};
@@ -29,6 +30,9 @@ pub struct Scorer {
     pub path: PathBuf,
     /// `Some` for an ensemble: its record (thresholds, members, data).
     pub ensemble: Option<EnsembleFile>,
+    /// The citation table whose codebook rule adds frames to the labels
+    /// ([`CitationTable::frames`]); `None` with `--no-citation-rules`.
+    pub rules: Option<CitationTable>,
 }
 
 /// The classifier `label`, `analyze` and `eval --gold` use when neither `--model` nor
@@ -70,6 +74,13 @@ impl Scorer {
         settings: &Settings,
     ) -> Result<Scorer, CommandError> {
         let args = &with_default_classifier(args, explicit, settings);
+        let rules = if settings.citation_rules {
+            Some(CitationTable::load(
+                &settings.datasets_dir().join("citations.toml"),
+            )?)
+        } else {
+            None
+        };
         let name = args.model.model.as_deref();
         if !is_ensemble_name(name) {
             let loaded = load_encoder(args, settings)?;
@@ -78,6 +89,7 @@ impl Scorer {
                 members: vec![Member { loaded, head }],
                 path,
                 ensemble: None,
+                rules,
             });
         }
         let name = name.expect("an ensemble name");
@@ -111,6 +123,7 @@ impl Scorer {
             members,
             path,
             ensemble: Some(file),
+            rules,
         })
     }
 
@@ -179,7 +192,28 @@ impl Scorer {
         Ok((scores, stats))
     }
 
-    /// Probabilities and labels at the classifier's own thresholds.
+    /// The labels of a paragraph with these probabilities and citations: the frames over
+    /// `thresholds`, plus those the codebook's citation rule gives its citations (unless
+    /// `--no-citation-rules`). The probabilities are left as the classifier gave them.
+    pub fn labels(
+        &self,
+        scores: &FrameScores,
+        thresholds: &[f32; 4],
+        cited: &Citations,
+    ) -> LabelSet {
+        let by_rule = self
+            .rules
+            .as_ref()
+            .map_or_else(LabelSet::default, |t| t.frames(cited));
+        scores.labels(thresholds).union(by_rule)
+    }
+
+    /// Whether labels get the codebook's citation rule.
+    pub fn citation_rules(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// Probabilities and labels at the classifier's own thresholds, with the citation rule.
     pub fn predict<S: AsRef<str> + Sync>(
         &self,
         args: &EncoderArgs,
@@ -188,8 +222,17 @@ impl Scorer {
     ) -> Result<(Vec<(FrameScores, LabelSet)>, CacheStats), CommandError> {
         let (scores, stats) = self.score(args, texts, settings)?;
         let t = self.thresholds();
+        let cited = |text: &str| {
+            self.rules
+                .as_ref()
+                .map_or_else(Citations::default, |table| table.extract(text))
+        };
         Ok((
-            scores.into_iter().map(|s| (s, s.labels(&t))).collect(),
+            scores
+                .into_iter()
+                .zip(texts)
+                .map(|(s, text)| (s, self.labels(&s, &t, &cited(text.as_ref()))))
+                .collect(),
             stats,
         ))
     }
