@@ -16,6 +16,8 @@ use std::fmt::Write as _;
 pub struct AnalysisSummary {
     pub title: String,
     pub model: String,
+    /// Whether the labels include the codebook's citation rule (see `CitationTable::frames`).
+    pub citation_rules: bool,
     pub paragraphs: usize,
     pub documents: usize,
     pub shares: Vec<ShareRow>,
@@ -289,12 +291,26 @@ impl AnalysisSummary {
         s
     }
 
+    /// The sentence saying how labels were made beyond the classifier, if anything.
+    fn rules_note(&self) -> &'static str {
+        if self.citation_rules {
+            " Labels include the codebook's citation rule: a paragraph citing CEDAW or a WPS \
+             resolution is gender, one citing the Palermo Protocol crime."
+        } else {
+            " Labels are the classifier's alone (--no-citation-rules)."
+        }
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut s = format!(
             "# {}\n\nModel `{}`; {} paragraphs in {} documents. Shares are label shares with 95% \
              bootstrap confidence intervals over documents; the dilution index is \
-             (security + crime) / (security + crime + human rights) over paragraphs carrying each frame.\n\n",
-            self.title, self.model, self.paragraphs, self.documents
+             (security + crime) / (security + crime + human rights) over paragraphs carrying each frame.{}\n\n",
+            self.title,
+            self.model,
+            self.paragraphs,
+            self.documents,
+            self.rules_note()
         );
         s.push_str("## Trends\n\n");
         s.push_str(&self.trends_md());
@@ -371,11 +387,12 @@ impl AnalysisSummary {
              table{{border-collapse:collapse;font-size:12px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
              td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n\
              <h1>{t}</h1><p>Model <code>{m}</code>; {p} paragraphs in {d} documents. Shaded bands are 95% bootstrap \
-             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.</p>\n",
+             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.{r}</p>\n",
             t = esc(&self.title),
             m = esc(&self.model),
             p = self.paragraphs,
-            d = self.documents
+            d = self.documents,
+            r = esc(self.rules_note())
         );
         // Change points are drawn on the chart of the series they were found in: the
         // human-rights share's on the frame shares, the dilution index's on its own.
@@ -471,6 +488,7 @@ mod tests {
         AnalysisSummary {
             title: "Test <report>".into(),
             model: "minilm".into(),
+            citation_rules: true,
             paragraphs: 40,
             documents: 8,
             shares,
@@ -543,6 +561,22 @@ mod tests {
         }
         let without_gold = summary().to_html() + &summary().to_markdown();
         assert!(!without_gold.contains("Corrected"));
+    }
+
+    #[test]
+    fn both_reports_say_whether_labels_include_the_citation_rule() {
+        let mut s = summary();
+        for rules in [true, false] {
+            s.citation_rules = rules;
+            let (md, html) = (s.to_markdown(), s.to_html());
+            for text in [&md, &html] {
+                assert_eq!(
+                    text.contains("Labels include the codebook's citation rule"),
+                    rules
+                );
+                assert_eq!(text.contains("classifier's alone"), !rules);
+            }
+        }
     }
 
     #[test]

@@ -779,6 +779,10 @@ fn finish_kind(
             .as_str()
             .unwrap_or_default()
             .to_string(),
+        // Shards merged keep their runs' setting (merge refuses a mix).
+        citation_rules: record.parameters["citation_rules"]
+            .as_bool()
+            .unwrap_or(false),
         paragraphs: paragraphs.len(),
         documents: per_doc.len(),
         shares,
