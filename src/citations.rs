@@ -170,6 +170,11 @@ static AFTER_MONTH: LazyLock<Regex> = LazyLock::new(|| {
 /// An "of" date after a resolution number: "of 28 July 2003", "of 2014", "of July 22, 2003".
 const OF_DATE: &str = r"\s+of\s+(?:(?:\d{1,2}\s+)?[A-Z][a-z]+\s+(?:\d{1,2},?\s+)?)?(?:19|20)\d\d\b";
 
+/// The Council's own names for its resolutions, which need no year: "S/RES/1882",
+/// "UNSCR 1325" (speakers' shorthand).
+static COUNCIL_SYMBOL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\bUNSCRs?\s+|\bS/RES/)(\d{1,4})\b").expect("static regex"));
+
 /// "resolution(s) N[, N and N]": group 1 says whether the Security Council is named, group 2
 /// is the list (numbers with or without their years).
 static LISTED: LazyLock<Regex> = LazyLock::new(|| {
@@ -203,6 +208,7 @@ static MEMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// right after "/" is part of a symbol ("69/321 (2015)"), unless the symbol is the Council's
 /// own ("S/RES/2331 (2016)"), and one right after a month name is a date's year.
 ///
+/// The Council's symbol "S/RES/N" and the speakers' "UNSCR N" count without a year.
 /// "resolution(s) N" without a year: speakers in debates, and some resolutions ("in line
 /// with resolutions 1960 and 2106"), drop the year; without it a bare "resolution N" may as
 /// well be a General Assembly resolution of before 1976 or a national one ("our President
@@ -241,6 +247,15 @@ pub fn cited_resolutions(text: &str, known: &BTreeSet<u32>) -> BTreeSet<u32> {
             } else if before > 0 && year_fits(before, year, PAREN_YEAR_SLACK) {
                 cited.insert(before);
             }
+        }
+    }
+    for c in COUNCIL_SYMBOL.captures_iter(text) {
+        let m = c.get(1).expect("group 1 always takes part");
+        let k: u32 = m.as_str().parse().unwrap_or(0);
+        // "S/RES/1153.(1998) English Page 4" is a page header left inside a paragraph.
+        let rest = &text[m.end()..];
+        if k > 0 && !rest.starts_with('/') && !rest.starts_with(".(") {
+            cited.insert(k);
         }
     }
     for c in LISTED.captures_iter(text) {
@@ -443,7 +458,7 @@ mod tests {
     #[test]
     fn numbers_that_cannot_be_the_councils_were_read_as_its_resolutions() {
         let t = table();
-        let cases: [(&str, &[u32]); 12] = [
+        let cases: [(&str, &[u32]); 14] = [
             // The Assembly's decolonisation and partition resolutions, named as the
             // Council's by a speaker; the Council's 242 (1967) beside them stays.
             (
@@ -477,6 +492,12 @@ mod tests {
                 "S/RES/2331 (2016) and its resolution 1556 (2005)",
                 &[1556, 2331],
             ),
+            // The Council's symbol and the speakers' shorthand need no year.
+            (
+                "in line with UNSCR 1325 and (S/RES/1882), but not 1740",
+                &[1325, 1882],
+            ),
+            ("the export of S/RES/1153.(1998) English Page 4 goods", &[]),
             // A date's year, repeated in parentheses by a slip.
             (
                 "resolution 1368 (2001) of 12 September 2001 (2001), and",
