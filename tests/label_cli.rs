@@ -259,3 +259,34 @@ fn table_renders_in_a_real_terminal() {
         );
     }
 }
+
+/// `label --help` said the default model was minilm (the registry's `default`), while
+/// `label`, `analyze` and `eval --gold` run the committed BitFit classifier unless told
+/// otherwise; the flag's help is shared by every command that embeds, so each must say
+/// which default is its own.
+#[test]
+fn help_named_minilm_as_the_default_classifier() {
+    for command in ["label", "analyze", "eval", "embed", "train"] {
+        let a = Command::cargo_bin("frameshift")
+            .unwrap()
+            .args([command, "--help"])
+            .assert()
+            .success();
+        let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+        let model_help = out
+            .split("--model <MODEL>")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{command} --help has no --model flag:\n{out}"));
+        let model_help = &model_help[..model_help.find("[env: FRAMESHIFT_MODEL=]").unwrap()];
+        // clap wraps the text to the terminal: compare it as one line.
+        let model_help = model_help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            model_help.contains("`label`, `analyze` and `eval --gold` use the committed BitFit classifier `minilm-bitfit`"),
+            "{command} --help: {model_help}"
+        );
+        assert!(
+            !model_help.contains("i.e. minilm)"),
+            "{command} --help still names minilm alone as the default: {model_help}"
+        );
+    }
+}
