@@ -168,20 +168,25 @@ static AFTER_MONTH: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// An "of" date after a resolution number: "of 28 July 2003", "of 2014", "of July 22, 2003".
-const OF_DATE: &str = r"\s+of\s+(?:(?:\d{1,2}\s+)?[A-Z][a-z]+\s+(?:\d{1,2},?\s+)?)?(?:19|20)\d\d\b";
+/// Case-insensitive by itself, as the list around it is: "of 28 july 2003" must be a date
+/// in the list's members too, or its day and year are read as resolution numbers.
+const OF_DATE: &str = concat!(
+    r"(?i:\s+of\s+(?:(?:\d{1,2}\s+)?(?:January|February|March|April|May|June|July|August",
+    r"|September|October|November|December)\s+(?:\d{1,2},?\s+)?)?(?:19|20)\d\d\b)",
+);
 
 /// The Council's own names for its resolutions, which need no year: "S/RES/1882",
 /// "UNSCR 1325" (speakers' shorthand).
 static COUNCIL_SYMBOL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\bUNSCRs?\s+|\bS/RES/)(\d{1,4})\b").expect("static regex"));
 
-/// "resolution(s) N[, N and N]": group 1 says whether the Security Council is named, group 2
-/// is the list (numbers with or without their years).
+/// "resolution(s) N[, N and N]" or "UNSCRs N and N": group 1 or 2 says whether the Security
+/// Council is named, group 3 is the list (numbers with or without their years).
 static LISTED: LazyLock<Regex> = LazyLock::new(|| {
     let member = format!(r"\d{{1,4}}\b(?:\s*\((?:19|20)\d\d\)|{OF_DATE})?");
     Regex::new(&format!(
         concat!(
-            r"(?i)\b((?:Security\s+Council|UNSC)\s+)?resolutions?\s+(?:No\.?\s*)?",
+            r"(?i)\b(?:((?:Security\s+Council|UNSC)\s+)?resolutions?|(UNSCRs?))\s+(?:No\.?\s*)?",
             r"({m}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)(?:resolution\s+)?{m})*)",
         ),
         m = member
@@ -208,7 +213,8 @@ static MEMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// right after "/" is part of a symbol ("69/321 (2015)"), unless the symbol is the Council's
 /// own ("S/RES/2331 (2016)"), and one right after a month name is a date's year.
 ///
-/// The Council's symbol "S/RES/N" and the speakers' "UNSCR N" count without a year.
+/// The Council's symbol "S/RES/N" and the speakers' "UNSCR N" (and "UNSCRs N and N") count
+/// without a year.
 /// "resolution(s) N" without a year: speakers in debates, and some resolutions ("in line
 /// with resolutions 1960 and 2106"), drop the year; without it a bare "resolution N" may as
 /// well be a General Assembly resolution of before 1976 or a national one ("our President
@@ -259,8 +265,8 @@ pub fn cited_resolutions(text: &str, known: &BTreeSet<u32>) -> BTreeSet<u32> {
         }
     }
     for c in LISTED.captures_iter(text) {
-        let council = c.get(1).is_some();
-        let list = c.get(2).expect("group 2 always takes part");
+        let council = c.get(1).is_some() || c.get(2).is_some();
+        let list = c.get(3).expect("group 3 always takes part");
         for n in MEMBER.captures_iter(list.as_str()) {
             let m = n.get(1).expect("group 1 always takes part");
             let k: u32 = m.as_str().parse().unwrap_or(0);
@@ -527,6 +533,31 @@ mod tests {
             // them out.
             ("resolution 3236 of 1974 and resolution 2758 of 1971", &[]),
             ("through its resolution 822 of 4 September 2002, entitled", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(t.extract(text).resolutions, want, "{text}");
+        }
+    }
+
+    /// Regression: "of 28 july 2003" (a lowercase month, as in transcripts typed in haste)
+    /// was taken for a date by the list but not by its members, so after "Security Council
+    /// resolution" the date's day and year were read as resolutions 28 and 2003; and the
+    /// speakers' plural "UNSCRs 1325 and 1820" counted its first number only.
+    #[test]
+    fn lowercase_dates_and_unscrs_lists_were_misread() {
+        let t = table();
+        let cases: [(&str, &[u32]); 4] = [
+            (
+                "Security Council resolution 1493 of 28 july 2003 demands",
+                &[1493],
+            ),
+            ("UNSCRs 1325 and 1820 set out the agenda", &[1325, 1820]),
+            (
+                "under UNSCRs 1325, 1820 and 2467, women",
+                &[1325, 1820, 2467],
+            ),
+            // A list's year still has to fit: "UNSCRs" names the Council, not the year.
+            ("UNSCRs 1325 (2000) and 2758 (1971)", &[1325]),
         ];
         for (text, want) in cases {
             assert_eq!(t.extract(text).resolutions, want, "{text}");
