@@ -5,7 +5,8 @@
 //! (and `all`), the share of paragraphs carrying each frame (label share and mean
 //! probability), P(human_rights | security), P(human_rights | crime), the human-rights-only
 //! share and the dilution index, each with a 95% bootstrap confidence interval, plus
-//! [`Trend`]s (OLS slope per year with a bootstrap CI) and change points (PELT) in a series.
+//! [`Trend`]s (least-squares slope per year, years weighted by their documents, with a
+//! bootstrap CI) and change points (PELT) in a series.
 //!
 //! Why bootstrap over documents: paragraphs of one resolution are not independent (they
 //! share drafters, topic and boilerplate), so resampling paragraphs would give intervals far
@@ -324,7 +325,8 @@ pub fn shares(obs: &[Observation], opts: &AggregateOptions) -> Vec<ShareRow> {
 pub struct Trend {
     pub agenda: String,
     pub measure: String,
-    /// Change per year (OLS over yearly values, each year weighted equally).
+    /// Change per year: least squares over the yearly values, each year weighted by its
+    /// documents ([`wls_slope`]).
     pub slope: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
@@ -332,26 +334,39 @@ pub struct Trend {
     pub last_year: i32,
 }
 
-/// OLS slope of `y` on `x`; `None` with fewer than 3 points or no spread in x.
-pub fn ols_slope(x: &[f64], y: &[f64]) -> Option<f64> {
+/// Weighted least-squares slope of `y` on `x` with weights `w`; `None` with fewer than 3
+/// points or no spread in x.
+pub fn wls_slope(x: &[f64], y: &[f64], w: &[f64]) -> Option<f64> {
     if x.len() < 3 {
         return None;
     }
-    let n = x.len() as f64;
-    let mx = x.iter().sum::<f64>() / n;
-    let my = y.iter().sum::<f64>() / n;
-    let sxx: f64 = x.iter().map(|v| (v - mx).powi(2)).sum();
+    let total: f64 = w.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / total;
+    let (mx, my) = (mean(x), mean(y));
+    let sxx: f64 = x.iter().zip(w).map(|(v, k)| k * (v - mx).powi(2)).sum();
     if sxx == 0.0 {
         return None;
     }
-    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxy: f64 = (0..x.len()).map(|i| w[i] * (x[i] - mx) * (y[i] - my)).sum();
     Some(sxy / sxx)
 }
 
-/// Trend of `measure` for `agenda` (or `all`): slope of the yearly values, with a CI from a
-/// cluster bootstrap that resamples documents from the whole period (a year may then lose
+/// Trend of `measure` for `agenda` (or `all`): slope of the yearly values, each year
+/// weighted by the number of its documents in which the measure is defined, with a CI from
+/// a cluster bootstrap that resamples documents from the whole period (a year may then lose
 /// or gain documents, which is exactly the uncertainty of a series built from few documents
 /// per year; resampling within years would make a year with one document look certain).
+///
+/// Why weighted: a yearly value from one document is one document's framing, not the
+/// Council's in that year. Weighted equally, the three recovered resolutions of 2016, 2017
+/// and 2019 each counted as much as a year of 60 resolutions and nearly doubled the slope
+/// of the dilution index over 1990-2019. The document is the unit the bootstrap resamples,
+/// and the yearly value's variance falls roughly with the number of documents behind it, so
+/// documents are the weights; a year's paragraphs would let one long resolution count
+/// for many.
 pub fn trend(
     obs: &[Observation],
     agenda: &str,
@@ -371,21 +386,34 @@ pub fn trend(
             .1
             .add(o, 1.0);
     }
-    let docs: Vec<(i32, Counts)> = docs.into_values().collect();
+    // Each document's year, counts, and whether the measure is defined in it (P(HR |
+    // crime) is not in a document without crime paragraphs): the year's weight.
+    let docs: Vec<(i32, Counts, f64)> = docs
+        .into_values()
+        .map(|(y, c)| (y, c, if c.measures()[m].is_some() { 1.0 } else { 0.0 }))
+        .collect();
     if docs.is_empty() {
         return None;
     }
     let slope_of = |pick: &mut dyn Iterator<Item = usize>| -> Option<f64> {
-        let mut by_year: BTreeMap<i32, Counts> = BTreeMap::new();
+        let mut by_year: BTreeMap<i32, (Counts, f64)> = BTreeMap::new();
         for i in pick {
-            let (y, c) = &docs[i];
-            by_year.entry(*y).or_default().merge(c, 1.0);
+            let (y, c, defined) = &docs[i];
+            let year = by_year.entry(*y).or_default();
+            year.0.merge(c, 1.0);
+            year.1 += defined;
         }
-        let (xs, ys): (Vec<f64>, Vec<f64>) = by_year
-            .iter()
-            .filter_map(|(y, c)| c.measures()[m].map(|v| (*y as f64, v)))
-            .unzip();
-        ols_slope(&xs, &ys)
+        let mut xs = Vec::with_capacity(by_year.len());
+        let mut ys = Vec::with_capacity(by_year.len());
+        let mut ws = Vec::with_capacity(by_year.len());
+        for (y, (c, weight)) in &by_year {
+            if let Some(v) = c.measures()[m] {
+                xs.push(*y as f64);
+                ys.push(v);
+                ws.push(*weight);
+            }
+        }
+        wls_slope(&xs, &ys, &ws)
     };
     let slope = slope_of(&mut (0..docs.len()));
     let mut rng = Rng::new(group_seed(opts.seed, &format!("trend/{agenda}/{measure}")));
@@ -642,6 +670,50 @@ mod tests {
         );
     }
 
+    /// Regression: in the quick start's run (1990-2015 plus the three recovered resolutions
+    /// of 2016, 2017 and 2019) each of those one-document years weighed as much in the trend
+    /// as a year of 60 resolutions, so three documents of 1,616 nearly doubled the slope of
+    /// the dilution index (-0.0018 a year over 1990-2015, -0.0033 with them), and the
+    /// bootstrap, which drops each of them from about a third of its resamples, put the
+    /// estimate at the edge of its own interval (+0.0081, CI +0.0037 to +0.0086).
+    #[test]
+    fn one_document_years_outweighed_whole_years_in_the_trend() {
+        let mut data = Vec::new();
+        // Twenty years of 30 documents at a flat 0.2 share (2 of 10 paragraphs) ...
+        for year in 1990..2010 {
+            for d in 0..30 {
+                for p in 0..10 {
+                    let labels: &[&str] = if p < 2 { &["security"] } else { &[] };
+                    data.push(obs(&format!("{year}-{d}"), year, labels));
+                }
+            }
+        }
+        // ... then three years of one document each, at 0.9.
+        for year in [2010, 2011, 2013] {
+            for p in 0..10 {
+                let labels: &[&str] = if p < 9 { &["security"] } else { &[] };
+                data.push(obs(&format!("{year}-only"), year, labels));
+            }
+        }
+        let opts = AggregateOptions {
+            bootstrap: 400,
+            seed: 5,
+        };
+        let t = trend(&data, "all", "security", &opts).unwrap();
+        let slope = t.slope.unwrap();
+        // Equal weights gave +0.021 a year (CI 0 to +0.021); by documents, 3 of 603 move
+        // it by well under a tenth of that.
+        assert!(slope.abs() < 0.002, "{t:?}");
+        let (low, high) = (t.ci_low.unwrap(), t.ci_high.unwrap());
+        assert!(low <= slope && slope <= high, "{t:?}");
+        // The estimate sits inside its interval, not at one end of it.
+        assert!(
+            (slope - low) > 0.2 * (high - low) && (high - slope) > 0.2 * (high - low),
+            "{t:?}"
+        );
+        assert_eq!((t.first_year, t.last_year), (1990, 2013));
+    }
+
     #[test]
     fn pelt_finds_a_mean_shift_and_nothing_in_noise() {
         let mut y: Vec<f64> = (0..12)
@@ -653,6 +725,29 @@ mod tests {
             .map(|i| 0.3 + 0.01 * ((i * 7 % 5) as f64 - 2.0))
             .collect();
         assert!(pelt(&flat, default_penalty(&flat), 2).is_empty());
+    }
+
+    #[test]
+    fn weighted_slope_by_hand() {
+        let x = [0.0, 1.0, 2.0, 3.0];
+        // Equal weights: ordinary least squares (slope of 0, 1, 2, 3 is 1).
+        assert_eq!(wls_slope(&x, &[0.0, 1.0, 2.0, 3.0], &[2.0; 4]), Some(1.0));
+        // A point of weight 0 does not count at all.
+        assert_eq!(
+            wls_slope(&x, &[0.0, 1.0, 2.0, 10.0], &[1.0, 1.0, 1.0, 0.0]),
+            Some(1.0)
+        );
+        // Weight 3 on (1, 1) against 1 on (0, 0) and (2, 0): means x = 1, y = 0.6,
+        // sxx = 2, sxy = 0 (the ends cancel): slope 0.
+        assert_eq!(
+            wls_slope(&[0.0, 1.0, 2.0], &[0.0, 1.0, 0.0], &[1.0, 3.0, 1.0]),
+            Some(0.0)
+        );
+        assert_eq!(
+            wls_slope(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0], &[1.0; 3]),
+            None
+        );
+        assert_eq!(wls_slope(&[0.0, 1.0], &[0.0, 1.0], &[1.0; 2]), None);
     }
 
     #[test]

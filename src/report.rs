@@ -32,6 +32,13 @@ pub struct AnalysisSummary {
     pub adjusted: Vec<(i32, String, Option<f64>)>,
 }
 
+/// How the trends table was computed, said above it in both reports: a reader comparing
+/// it with a plot of the yearly shares needs to know that a year of one document does not
+/// weigh as much as a year of sixty.
+const TRENDS_METHOD: &str = "Slope per year: least squares over the yearly values, each \
+    year weighted by its number of documents (a year with one document counts as one \
+    document, not as a year of many); 95% CI from the same bootstrap over documents.";
+
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f",
 ];
@@ -313,6 +320,8 @@ impl AnalysisSummary {
             self.rules_note()
         );
         s.push_str("## Trends\n\n");
+        s.push_str(TRENDS_METHOD);
+        s.push_str("\n\n");
         s.push_str(&self.trends_md());
         s.push_str("\n## Change points (all agendas)\n\n");
         for (m, years) in &self.change_points {
@@ -431,6 +440,7 @@ impl AnalysisSummary {
             &[],
         ));
         s.push_str("<h2>Trends</h2>");
+        s.push_str(&format!("<p>{}</p>", esc(TRENDS_METHOD)));
         s.push_str(&md_tables(&self.trends_md()));
         s.push_str("<h2>Documents with the lowest and highest human-rights share</h2>");
         s.push_str(&md_tables(&self.documents_md(10)));
