@@ -445,6 +445,44 @@ pub fn trend(
     })
 }
 
+/// The fewest documents a year needs to take part in change-point detection. A yearly share
+/// from one to four documents is mostly those documents' subjects, not the Council's year:
+/// in the quick start's run the three recovered resolutions of 2016, 2017 and 2019 (one
+/// each) made a change point of their own (2016) and, by widening the differences PELT takes
+/// its noise from, removed the one of 1999 that the complete years 1990-2015 show. Trends
+/// need no such cut: they weight years by their documents ([`trend`]).
+pub const MIN_CHANGE_POINT_DOCUMENTS: usize = 5;
+
+/// The measures whose yearly series (agenda `all`) get change points.
+pub const CHANGE_POINT_MEASURES: [&str; 2] = ["human_rights", "dilution_index"];
+
+/// Change points of the all-agendas series of [`CHANGE_POINT_MEASURES`], by measure (the
+/// years where a new segment starts), and the years left out of every series for having
+/// fewer than [`MIN_CHANGE_POINT_DOCUMENTS`] documents.
+pub fn change_points(shares: &[ShareRow]) -> (BTreeMap<String, Vec<i32>>, Vec<i32>) {
+    // The year's document count is the same on every row of agenda `all`; one measure
+    // that is defined in every year (a frame's share) gives each year once.
+    let thin_years: Vec<i32> = shares
+        .iter()
+        .filter(|r| r.agenda == "all" && r.frame == "human_rights")
+        .filter(|r| r.n_documents < MIN_CHANGE_POINT_DOCUMENTS)
+        .map(|r| r.year)
+        .collect();
+    let mut found = BTreeMap::new();
+    for m in CHANGE_POINT_MEASURES {
+        let series: Vec<(i32, f64)> = shares
+            .iter()
+            .filter(|r| r.agenda == "all" && r.frame == m)
+            .filter(|r| !thin_years.contains(&r.year))
+            .filter_map(|r| r.share.map(|v| (r.year, v)))
+            .collect();
+        let ys: Vec<f64> = series.iter().map(|p| p.1).collect();
+        let cps = pelt(&ys, default_penalty(&ys), 3);
+        found.insert(m.to_string(), cps.iter().map(|&i| series[i].0).collect());
+    }
+    (found, thin_years)
+}
+
 /// Change points in a series by PELT (Killick et al. 2012) with a Gaussian mean-change cost
 /// and penalty `beta` per change. Returns the indices where a new segment starts.
 pub fn pelt(y: &[f64], beta: f64, min_size: usize) -> Vec<usize> {
@@ -725,6 +763,58 @@ mod tests {
             .map(|i| 0.3 + 0.01 * ((i * 7 % 5) as f64 - 2.0))
             .collect();
         assert!(pelt(&flat, default_penalty(&flat), 2).is_empty());
+    }
+
+    fn all_row(year: i32, frame: &str, share: f64, n_documents: usize) -> ShareRow {
+        ShareRow {
+            year,
+            agenda: "all".into(),
+            frame: frame.into(),
+            share: Some(share),
+            ci_low: None,
+            ci_high: None,
+            mean_prob: None,
+            n_paragraphs: 20 * n_documents,
+            n_documents,
+        }
+    }
+
+    /// The quick start's run covers 1990-2015 whole and 2016, 2017 and 2019 by one recovered
+    /// resolution each. Those single documents made a change point of their own and, by
+    /// widening the year-to-year differences PELT estimates its noise from, hid the step
+    /// the complete years show.
+    #[test]
+    fn one_document_years_made_change_points_of_their_own() {
+        let mut rows = Vec::new();
+        for (i, year) in (1990..=2015).enumerate() {
+            let wiggle = 0.01 * ((i * 7 % 5) as f64 - 2.0);
+            let hr = if year < 2003 { 0.10 } else { 0.20 } + wiggle;
+            rows.push(all_row(year, "human_rights", hr, 40));
+            rows.push(all_row(year, "dilution_index", 0.80 + wiggle, 40));
+        }
+        for (year, hr, di) in [(2016, 0.39, 0.83), (2017, 0.95, 0.40), (2019, 0.05, 0.97)] {
+            rows.push(all_row(year, "human_rights", hr, 1));
+            rows.push(all_row(year, "dilution_index", di, 1));
+        }
+        // What the series gave with every year in it: the step is lost in the noise the
+        // single documents add.
+        let every_year: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.frame == "human_rights")
+            .map(|r| r.share.unwrap())
+            .collect();
+        let before = pelt(&every_year, default_penalty(&every_year), 3);
+        assert_ne!(before, vec![13], "the fixture must show the defect");
+
+        let (found, skipped) = change_points(&rows);
+        assert_eq!(skipped, vec![2016, 2017, 2019]);
+        assert_eq!(found["human_rights"], vec![2003]);
+        assert_eq!(found["dilution_index"], Vec::<i32>::new());
+        // A year of exactly the minimum takes part.
+        for r in rows.iter_mut().filter(|r| r.year == 2016) {
+            r.n_documents = MIN_CHANGE_POINT_DOCUMENTS;
+        }
+        assert_eq!(change_points(&rows).1, vec![2017, 2019]);
     }
 
     #[test]

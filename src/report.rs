@@ -24,6 +24,9 @@ pub struct AnalysisSummary {
     pub trends: Vec<Trend>,
     /// Years where a new segment of the series starts, by measure (agenda `all`).
     pub change_points: BTreeMap<String, Vec<i32>>,
+    /// Years left out of the change-point series for having fewer than
+    /// [`crate::aggregate::MIN_CHANGE_POINT_DOCUMENTS`] documents (named in both reports).
+    pub change_point_skipped_years: Vec<i32>,
     /// (year, instrument or resolution label) -> paragraphs citing it.
     pub citations: BTreeMap<i32, BTreeMap<String, usize>>,
     /// (document, year, paragraphs, human-rights label share).
@@ -308,6 +311,24 @@ impl AnalysisSummary {
         }
     }
 
+    /// The sentence naming the years left out of change-point detection, if any.
+    fn skipped_years_note(&self) -> String {
+        if self.change_point_skipped_years.is_empty() {
+            return String::new();
+        }
+        let years: Vec<String> = self
+            .change_point_skipped_years
+            .iter()
+            .map(|y| y.to_string())
+            .collect();
+        format!(
+            " Years of fewer than {} documents are left out of change-point detection \
+             (their share speaks for those documents, not for the year): {}.",
+            crate::aggregate::MIN_CHANGE_POINT_DOCUMENTS,
+            years.join(", ")
+        )
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut s = format!(
             "# {}\n\nModel `{}`; {} paragraphs in {} documents. Shares are label shares with 95% \
@@ -324,6 +345,11 @@ impl AnalysisSummary {
         s.push_str("\n\n");
         s.push_str(&self.trends_md());
         s.push_str("\n## Change points (all agendas)\n\n");
+        let note = self.skipped_years_note();
+        if !note.is_empty() {
+            s.push_str(note.trim_start());
+            s.push_str("\n\n");
+        }
         for (m, years) in &self.change_points {
             let _ = writeln!(
                 s,
@@ -396,11 +422,12 @@ impl AnalysisSummary {
              table{{border-collapse:collapse;font-size:12px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
              td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n\
              <h1>{t}</h1><p>Model <code>{m}</code>; {p} paragraphs in {d} documents. Shaded bands are 95% bootstrap \
-             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.{r}</p>\n",
+             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.{k}{r}</p>\n",
             t = esc(&self.title),
             m = esc(&self.model),
             p = self.paragraphs,
             d = self.documents,
+            k = esc(&self.skipped_years_note()),
             r = esc(self.rules_note())
         );
         // Change points are drawn on the chart of the series they were found in: the
@@ -506,6 +533,7 @@ mod tests {
             change_points: [("dilution_index".to_string(), vec![2002])]
                 .into_iter()
                 .collect(),
+            change_point_skipped_years: vec![],
             citations: [(2001, [("cedaw".to_string(), 2)].into_iter().collect())]
                 .into_iter()
                 .collect(),
@@ -532,6 +560,27 @@ mod tests {
                 .collect();
             assert!(hits.is_empty(), "external resource `{bad}` in the report");
         }
+    }
+
+    #[test]
+    fn both_reports_name_the_years_left_out_of_change_points() {
+        let mut summary = summary();
+        assert!(!summary
+            .to_markdown()
+            .contains("left out of change-point detection"));
+        assert!(!summary
+            .to_html()
+            .contains("left out of change-point detection"));
+        summary.change_point_skipped_years = vec![2016, 2017, 2019];
+        let md = summary.to_markdown();
+        let section = md.split("## Change points").nth(1).unwrap();
+        assert!(
+            section.contains("left out of change-point detection (their share speaks for those documents, not for the year): 2016, 2017, 2019."),
+            "{section}"
+        );
+        assert!(summary
+            .to_html()
+            .contains("fewer than 5 documents are left out of change-point detection"));
     }
 
     /// The human-rights share's change points used to be drawn on the P(human rights |

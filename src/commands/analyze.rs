@@ -725,20 +725,9 @@ fn finish_kind(
         .flat_map(|a| trend_measures.iter().map(move |m| (a.clone(), *m)))
         .filter_map(|(a, m)| aggregate::trend(&observations, &a, m, &opts))
         .collect();
-    let mut change_points = BTreeMap::new();
-    for m in ["human_rights", "dilution_index"] {
-        let series: Vec<(i32, f64)> = shares
-            .iter()
-            .filter(|r| r.agenda == "all" && r.frame == m)
-            .filter_map(|r| r.share.map(|v| (r.year, v)))
-            .collect();
-        let ys: Vec<f64> = series.iter().map(|p| p.1).collect();
-        let cps = aggregate::pelt(&ys, aggregate::default_penalty(&ys), 3);
-        change_points.insert(
-            m.to_string(),
-            cps.iter().map(|&i| series[i].0).collect::<Vec<_>>(),
-        );
-    }
+    // Years of too few documents to stand for the Council's year are left out of the
+    // change-point series (and named in the report).
+    let (change_points, thin_years) = aggregate::change_points(&shares);
     let mut citations: BTreeMap<i32, BTreeMap<String, usize>> = BTreeMap::new();
     for (p, (_, _, c)) in paragraphs.iter().zip(classified) {
         let year = p.year.unwrap_or_default();
@@ -788,6 +777,7 @@ fn finish_kind(
         shares,
         trends,
         change_points,
+        change_point_skipped_years: thin_years,
         citations,
         documents_hr,
         adjusted,
