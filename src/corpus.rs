@@ -499,14 +499,22 @@ pub fn first_date(text: &str) -> Option<String> {
     iso_date(&c[1], &c[2], &c[3])
 }
 
+/// The name a source gives its documents when they carry none of their own: the file's
+/// stem, or `stdin` for `-` (whose stem, `-`, made ids such as `-#p1`, while every message
+/// about the same input says `<stdin>`).
+fn source_stem(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        return "stdin".into();
+    }
+    match path.file_stem().and_then(|s| s.to_str()) {
+        Some(stem) if !stem.is_empty() => stem.to_string(),
+        _ => "-".into(),
+    }
+}
+
 /// The document a plain-text file (or stdin) holds, recognised by name then content.
 pub fn document_from_text(path: &Path, text: String) -> Document {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("-")
-        .to_string();
-    let stem = if stem.is_empty() { "-".into() } else { stem };
+    let stem = source_stem(path);
     let mut doc = Document::new(stem.clone(), DocKind::Other, String::new());
     doc.source = path.to_path_buf();
     if let Some(c) = RES_FILE.captures(&stem) {
@@ -623,11 +631,7 @@ fn document_from_record(
             message: "no `text` field".into(),
         })?;
     let text = fields.remove(*text_key).unwrap_or_default();
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("-")
-        .to_string();
+    let stem = source_stem(path);
     let mut take = |k: &str| fields.remove(k).filter(|v| !v.trim().is_empty());
     let symbol = take("symbol").or_else(|| take("doc"));
     let kind = take("kind").and_then(|k| DocKind::parse(&k));

@@ -90,14 +90,24 @@ fn check_batch_invariance(encoder: &dyn Encoder, texts: &[String], window_forced
     }
 }
 
-/// The tiny model on every backend: candle, fast f32, fast int8.
+/// The tiny models on every backend that packs its batches: candle BERT, fast f32 and
+/// int8 for BERT and for MPNet.
 fn tiny_backends() -> Vec<(&'static str, Box<dyn Encoder>)> {
+    use frameshift::embed::mpnet::tiny as tiny_mpnet;
     vec![
         ("candle", Box::new(tiny::encoder(24))),
         ("fast", Box::new(tiny::fast_encoder(24, Precision::F32))),
         (
             "fast-int8",
             Box::new(tiny::fast_encoder(24, Precision::Int8)),
+        ),
+        (
+            "fast mpnet",
+            Box::new(tiny_mpnet::fast_encoder(24, Precision::F32)),
+        ),
+        (
+            "fast-int8 mpnet",
+            Box::new(tiny_mpnet::fast_encoder(24, Precision::Int8)),
         ),
     ]
 }

@@ -49,6 +49,10 @@ fn jsonl_rows_have_valid_scores_and_file_equals_stdin() {
     let b = parse(&from_stdin);
     assert!(!a.is_empty());
     assert_eq!(a.len(), b.len(), "one row per paragraph either way");
+    // Stdin's paragraphs are named `stdin#p1`, ... (they were `-#p1`, ...).
+    for (i, row) in b.iter().enumerate() {
+        assert_eq!(row["id"], format!("stdin#p{}", i + 1));
+    }
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x["labels"], y["labels"]);
         assert_eq!(x["scores"], y["scores"]);

@@ -318,7 +318,8 @@ fn cli_csv_and_stdin() {
         .lines()
         .map(|l| serde_json::from_str::<Paragraph>(l).unwrap().id)
         .collect();
-    assert_eq!(ids, ["-#p1", "-#p2"]);
+    // Named `stdin`, as messages about it say `<stdin>` (the ids were `-#p1`, `-#p2`).
+    assert_eq!(ids, ["stdin#p1", "stdin#p2"]);
 }
 
 // ---------------------------------------------------------------------------------------

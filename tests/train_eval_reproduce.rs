@@ -9,7 +9,7 @@ mod common;
 use assert_cmd::Command;
 
 /// The committed heads and results were computed with the default backend on a CPU (the
-/// fast path for MiniLM, candle for MPNet); the cache is namespaced by backend, so vectors
+/// fast path, for MiniLM and MPNet alike); the cache is namespaced by backend, so vectors
 /// of other backends that other tests put in the shared test cache are never mixed in.
 fn frameshift(model: &str) -> Command {
     let resolved = match model {
@@ -155,7 +155,7 @@ fn eval_cross_validation_reproduces_committed_results() {
 }
 
 /// MPNet's head and results, and its two ensembles, in one test so that its 2,037
-/// paragraphs are embedded once (~8 minutes on 2 cores) and later steps read them from the
+/// paragraphs are embedded once (minutes on 2 cores) and later steps read them from the
 /// test cache.
 #[test]
 fn mpnet_train_and_eval_reproduce_committed_head_and_results() {

@@ -135,16 +135,10 @@ pub fn load_encoder(
                 "--backend fast runs on the CPU only; use --device cpu or --backend candle".into(),
             ))
         }
-        BackendArg::Fast if spec.architecture != Architecture::Bert => {
-            return Err(CommandError::Input(format!(
-                "--backend fast implements BERT only; model `{}` runs with --backend candle (the default for it)",
-                spec.name
-            )))
-        }
         BackendArg::Fast => true,
         BackendArg::Candle => false,
-        // The fast path is BERT-only; other architectures run on candle everywhere.
-        BackendArg::Auto => on_cpu && spec.architecture == Architecture::Bert,
+        // Both architectures have a fast CPU path; GPUs run candle.
+        BackendArg::Auto => on_cpu,
     };
     let precision =
         match args.precision {
@@ -161,23 +155,14 @@ pub fn load_encoder(
                 Box::new(crate::embed::BertEncoder::load(&model, &device)?),
                 "candle",
             ),
-            (Architecture::Bert, true, Precision::F32) => {
-                (Box::new(FastEncoder::load(&model, precision)?), "fast")
-            }
-            (Architecture::Bert, true, Precision::Int8) => {
+            (_, true, Precision::F32) => (Box::new(FastEncoder::load(&model, precision)?), "fast"),
+            (_, true, Precision::Int8) => {
                 (Box::new(FastEncoder::load(&model, precision)?), "fast-int8")
             }
             (Architecture::Mpnet, false, _) => (
                 Box::new(crate::embed::mpnet::MpnetEncoder::load(&model, &device)?),
                 "candle",
             ),
-            (arch, _, _) => {
-                return Err(crate::embed::EmbedError::Unsupported {
-                    model: spec.name.clone(),
-                    arch,
-                }
-                .into())
-            }
         };
     tracing::info!("encoder backend {backend}");
     Ok(LoadedEncoder {

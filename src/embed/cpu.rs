@@ -1,10 +1,18 @@
-//! The fast CPU encoder: a hand-built BERT forward pass over contiguous `f32` buffers.
+//! The fast CPU encoder: a hand-built BERT or MPNet forward pass over contiguous `f32`
+//! buffers.
 //!
-//! Takes the same verified safetensors file (or the same tensors, for the tiny test model)
-//! as the candle [`super::BertEncoder`], gives a [`FastEncoder`] that implements
-//! [`Encoder`] with the same pooled vectors (cosine >= 0.9999 against sentence-transformers;
-//! the tests compare it with candle on the tiny model too). Candle stays the path for CUDA
-//! and Metal; this one is the default on the CPU (`--backend auto`).
+//! Takes the same verified safetensors file (or the same tensors, for the tiny test models)
+//! as the candle [`super::BertEncoder`] or [`super::mpnet::MpnetEncoder`], gives a
+//! [`FastEncoder`] that implements [`Encoder`] with the same pooled vectors (cosine >= 0.9999
+//! against sentence-transformers; the tests compare it with candle on the tiny models too).
+//! Candle stays the path for CUDA and Metal; this one is the default on the CPU
+//! (`--backend auto`).
+//!
+//! MPNet is BERT's layer stack with three differences, each a field here rather than a
+//! second forward pass (see [`super::mpnet`] for the reference followed): positions start
+//! after the padding index ([`FastBert::position_offset`]), there are no token types (a zero
+//! row), and one relative-position bias table is added to every layer's attention scores
+//! ([`FastBert::relative`]). Its layer norms' eps (1e-5) comes from its config.
 //!
 //! Why it is faster than the generic path (measurements in `docs/performance.md`):
 //! - **No padding.** The rows of a batch are packed end to end, so the linear layers run
@@ -26,6 +34,7 @@
 //! run to run.
 
 use super::int8::QLinear;
+use super::mpnet::{relative_position_bucket, MpnetConfig};
 use super::simd::{self, Level};
 use super::{load_tokenizer, read_json, special_id, EmbedError, Encoder, EncoderInfo};
 use crate::weights::{Architecture, ResolvedModel};
@@ -139,27 +148,186 @@ struct Layer {
     out_norm: Norm,
 }
 
-/// BERT weights laid out for the CPU forward pass.
+/// BERT (or MPNet) weights laid out for the CPU forward pass.
 pub struct FastBert {
     hidden: usize,
     heads: usize,
     inter: usize,
     eps: f32,
     vocab: usize,
+    /// Most tokens in one row.
     max_positions: usize,
     word: Vec<f32>,
     position: Vec<f32>,
-    /// Token type 0's embedding (every window is a single segment).
+    /// The position-table row of a row's first token: 0 for BERT; the padding index + 1 for
+    /// MPNet, whose real tokens count on from the padding index.
+    position_offset: usize,
+    /// Token type 0's embedding (every window is a single segment); zeros for MPNet, which
+    /// has no token types.
     token_type: Vec<f32>,
     emb_norm: Norm,
     layers: Vec<Layer>,
+    /// MPNet's relative-position bias, shared by every layer.
+    relative: Option<RelativeBias>,
     level: Level,
+}
+
+/// MPNet's relative-position bias, expanded once at load so attention adds it by lookup:
+/// for head `h` and offset `key - query = r`, `by_offset[h * span + r + max_positions - 1]`
+/// is the table's entry for `r`'s bucket, divided by the attention scale (the softmax
+/// kernel scales the raw scores, so the bias is added to them pre-divided).
+struct RelativeBias {
+    span: usize,
+    by_offset: Vec<f32>,
 }
 
 /// Buffers of one forward pass.
 struct Scratch {
     threads: usize,
     quantized: Vec<u8>,
+}
+
+fn gelu_only(act: &str) -> EmbedError {
+    EmbedError::Invalid(format!(
+        "the fast CPU encoder implements GELU (erf) only, not {act}; use --backend candle"
+    ))
+}
+
+fn not_split(hidden: usize, heads: usize) -> EmbedError {
+    EmbedError::Invalid(format!(
+        "hidden size {hidden} is not a multiple of {heads} heads"
+    ))
+}
+
+/// The names of one architecture's tensors within a layer, after `encoder.layer.{l}.`.
+struct LayerNames {
+    /// Q, K and V, fused in this order.
+    qkv: [&'static str; 3],
+    attn_out: &'static str,
+    attn_norm: &'static str,
+}
+
+const BERT_NAMES: LayerNames = LayerNames {
+    qkv: [
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+    ],
+    attn_out: "attention.output.dense",
+    attn_norm: "attention.output.LayerNorm",
+};
+
+const MPNET_NAMES: LayerNames = LayerNames {
+    qkv: ["attention.attn.q", "attention.attn.k", "attention.attn.v"],
+    attn_out: "attention.attn.o",
+    attn_norm: "attention.LayerNorm",
+};
+
+/// A checkpoint's tensors, read by name (bare or under the architecture's prefix) and
+/// checked against the shape the forward pass expects.
+struct Tensors<'a> {
+    get: &'a dyn Fn(&str) -> Result<Tensor, EmbedError>,
+    prefix: &'static str,
+    precision: Precision,
+    hidden: usize,
+}
+
+impl Tensors<'_> {
+    fn load(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EmbedError> {
+        let t = (self.get)(name).or_else(|_| (self.get)(&format!("{}.{name}", self.prefix)))?;
+        if t.dims() != shape {
+            return Err(EmbedError::Invalid(format!(
+                "tensor {name} has shape {:?}, expected {shape:?}",
+                t.dims()
+            )));
+        }
+        Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    fn norm(&self, prefix: &str) -> Result<Norm, EmbedError> {
+        Ok(Norm {
+            gamma: self.load(&format!("{prefix}.weight"), &[self.hidden])?,
+            beta: self.load(&format!("{prefix}.bias"), &[self.hidden])?,
+        })
+    }
+
+    fn dense(&self, prefix: &str, n: usize, k: usize) -> Result<Dense, EmbedError> {
+        let w = self.load(&format!("{prefix}.weight"), &[n, k])?;
+        let b = self.load(&format!("{prefix}.bias"), &[n])?;
+        Ok(Dense::new(&w, b, n, k, self.precision))
+    }
+}
+
+/// The sizes both architectures share.
+struct Shape {
+    hidden: usize,
+    heads: usize,
+    inter: usize,
+    layers: usize,
+    vocab: usize,
+    /// Rows of the position table.
+    positions: usize,
+}
+
+/// What the two architectures do differently before and around the layers.
+struct Embeddings {
+    max_positions: usize,
+    position_offset: usize,
+    token_type: Vec<f32>,
+    relative: Option<RelativeBias>,
+}
+
+impl Shape {
+    /// The layer stack and embeddings under `names`, with `embeddings`' differences.
+    fn build(
+        &self,
+        t: &Tensors,
+        names: &LayerNames,
+        eps: f64,
+        embeddings: Embeddings,
+    ) -> Result<FastBert, EmbedError> {
+        let (h, inter) = (self.hidden, self.inter);
+        if self.heads == 0 || !h.is_multiple_of(self.heads) {
+            return Err(not_split(h, self.heads));
+        }
+        let mut layers = Vec::with_capacity(self.layers);
+        for l in 0..self.layers {
+            let p = format!("encoder.layer.{l}");
+            let mut w = Vec::with_capacity(3 * h * h);
+            let mut b = Vec::with_capacity(3 * h);
+            for m in names.qkv {
+                w.extend(t.load(&format!("{p}.{m}.weight"), &[h, h])?);
+                b.extend(t.load(&format!("{p}.{m}.bias"), &[h])?);
+            }
+            layers.push(Layer {
+                qkv: Dense::new(&w, b, 3 * h, h, t.precision),
+                attn_out: t.dense(&format!("{p}.{}", names.attn_out), h, h)?,
+                attn_norm: t.norm(&format!("{p}.{}", names.attn_norm))?,
+                up: t.dense(&format!("{p}.intermediate.dense"), inter, h)?,
+                down: t.dense(&format!("{p}.output.dense"), h, inter)?,
+                out_norm: t.norm(&format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        Ok(FastBert {
+            hidden: h,
+            heads: self.heads,
+            inter,
+            eps: eps as f32,
+            vocab: self.vocab,
+            max_positions: embeddings.max_positions,
+            word: t.load("embeddings.word_embeddings.weight", &[self.vocab, h])?,
+            position: t.load(
+                "embeddings.position_embeddings.weight",
+                &[self.positions, h],
+            )?,
+            position_offset: embeddings.position_offset,
+            token_type: embeddings.token_type,
+            emb_norm: t.norm("embeddings.LayerNorm")?,
+            layers,
+            relative: embeddings.relative,
+            level: Level::detect(),
+        })
+    }
 }
 
 impl FastBert {
@@ -170,79 +338,100 @@ impl FastBert {
         precision: Precision,
     ) -> Result<FastBert, EmbedError> {
         if config.hidden_act != HiddenAct::Gelu {
-            return Err(EmbedError::Invalid(format!(
-                "the fast CPU encoder implements GELU (erf) only, not {:?}; use --backend candle",
-                config.hidden_act
-            )));
+            return Err(gelu_only(&format!("{:?}", config.hidden_act)));
         }
-        let h = config.hidden_size;
-        let heads = config.num_attention_heads;
-        if heads == 0 || !h.is_multiple_of(heads) {
-            return Err(EmbedError::Invalid(format!(
-                "hidden size {h} is not a multiple of {heads} heads"
-            )));
-        }
-        let inter = config.intermediate_size;
-        let load = |name: &str, shape: &[usize]| -> Result<Vec<f32>, EmbedError> {
-            let t = get(name).or_else(|_| get(&format!("bert.{name}")))?;
-            if t.dims() != shape {
-                return Err(EmbedError::Invalid(format!(
-                    "tensor {name} has shape {:?}, expected {shape:?}",
-                    t.dims()
-                )));
-            }
-            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
-        };
-        let norm = |prefix: &str| -> Result<Norm, EmbedError> {
-            Ok(Norm {
-                gamma: load(&format!("{prefix}.weight"), &[h])?,
-                beta: load(&format!("{prefix}.bias"), &[h])?,
-            })
-        };
-        let dense = |prefix: &str, n: usize, k: usize| -> Result<Dense, EmbedError> {
-            let w = load(&format!("{prefix}.weight"), &[n, k])?;
-            let b = load(&format!("{prefix}.bias"), &[n])?;
-            Ok(Dense::new(&w, b, n, k, precision))
-        };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for l in 0..config.num_hidden_layers {
-            let p = format!("encoder.layer.{l}");
-            let mut w = Vec::with_capacity(3 * h * h);
-            let mut b = Vec::with_capacity(3 * h);
-            for m in ["query", "key", "value"] {
-                w.extend(load(&format!("{p}.attention.self.{m}.weight"), &[h, h])?);
-                b.extend(load(&format!("{p}.attention.self.{m}.bias"), &[h])?);
-            }
-            layers.push(Layer {
-                qkv: Dense::new(&w, b, 3 * h, h, precision),
-                attn_out: dense(&format!("{p}.attention.output.dense"), h, h)?,
-                attn_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                up: dense(&format!("{p}.intermediate.dense"), inter, h)?,
-                down: dense(&format!("{p}.output.dense"), h, inter)?,
-                out_norm: norm(&format!("{p}.output.LayerNorm"))?,
-            });
-        }
-        let token_types = load(
-            "embeddings.token_type_embeddings.weight",
-            &[config.type_vocab_size, h],
-        )?;
-        Ok(FastBert {
-            hidden: h,
-            heads,
-            inter,
-            eps: config.layer_norm_eps as f32,
+        let shape = Shape {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            inter: config.intermediate_size,
+            layers: config.num_hidden_layers,
             vocab: config.vocab_size,
-            max_positions: config.max_position_embeddings,
-            word: load("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
-            position: load(
-                "embeddings.position_embeddings.weight",
-                &[config.max_position_embeddings, h],
-            )?,
-            token_type: token_types[..h].to_vec(),
-            emb_norm: norm("embeddings.LayerNorm")?,
-            layers,
-            level: Level::detect(),
-        })
+            positions: config.max_position_embeddings,
+        };
+        let t = Tensors {
+            get,
+            prefix: "bert",
+            precision,
+            hidden: shape.hidden,
+        };
+        let token_types = t.load(
+            "embeddings.token_type_embeddings.weight",
+            &[config.type_vocab_size, shape.hidden],
+        )?;
+        shape.build(
+            &t,
+            &BERT_NAMES,
+            config.layer_norm_eps,
+            Embeddings {
+                max_positions: config.max_position_embeddings,
+                position_offset: 0,
+                token_type: token_types[..shape.hidden].to_vec(),
+                relative: None,
+            },
+        )
+    }
+
+    /// Build an MPNet from named tensors (the checkpoint's names, with or without an
+    /// `mpnet.` prefix): the layers as BERT's under MPNet's names, positions offset past
+    /// the padding index, no token type, the relative-position bias expanded per head and
+    /// offset.
+    pub fn from_mpnet_tensors(
+        config: &MpnetConfig,
+        get: &dyn Fn(&str) -> Result<Tensor, EmbedError>,
+        precision: Precision,
+    ) -> Result<FastBert, EmbedError> {
+        if config.hidden_act != "gelu" {
+            return Err(gelu_only(&config.hidden_act));
+        }
+        let shape = Shape {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            inter: config.intermediate_size,
+            layers: config.num_hidden_layers,
+            vocab: config.vocab_size,
+            positions: config.max_position_embeddings,
+        };
+        let pad = config.pad_token_id as usize;
+        if shape.positions <= pad + 1 {
+            return Err(EmbedError::Invalid(format!(
+                "{} positions leave no room after the padding index {pad}",
+                shape.positions
+            )));
+        }
+        let t = Tensors {
+            get,
+            prefix: "mpnet",
+            precision,
+            hidden: shape.hidden,
+        };
+        let (h, heads) = (shape.hidden, shape.heads);
+        if heads == 0 || !h.is_multiple_of(heads) {
+            return Err(not_split(h, heads));
+        }
+        let buckets = config.relative_attention_num_buckets;
+        let table = t.load("encoder.relative_attention_bias.weight", &[buckets, heads])?;
+        let max_positions = shape.positions - pad - 1;
+        let span = 2 * max_positions - 1;
+        let scale = 1.0 / ((h / heads) as f32).sqrt();
+        let mut by_offset = vec![0f32; heads * span];
+        for i in 0..span {
+            let offset = i as i64 - (max_positions as i64 - 1);
+            let bucket = relative_position_bucket(offset, buckets, 128);
+            for head in 0..heads {
+                by_offset[head * span + i] = table[bucket * heads + head] / scale;
+            }
+        }
+        shape.build(
+            &t,
+            &MPNET_NAMES,
+            config.layer_norm_eps,
+            Embeddings {
+                max_positions,
+                position_offset: pad + 1,
+                token_type: vec![0f32; h],
+                relative: Some(RelativeBias { span, by_offset }),
+            },
+        )
     }
 
     /// Masked mean of the last hidden states of each row (see [`Encoder::pool`]).
@@ -282,7 +471,8 @@ impl FastBert {
                 for (p, &id) in row.iter().enumerate() {
                     let dst = &mut x[(o + p) * h..(o + p + 1) * h];
                     let w = &self.word[id as usize * h..(id as usize + 1) * h];
-                    let pos = &self.position[p * h..(p + 1) * h];
+                    let at = self.position_offset + p;
+                    let pos = &self.position[at * h..(at + 1) * h];
                     for i in 0..h {
                         dst[i] = w[i] + pos[i] + self.token_type[i];
                     }
@@ -376,6 +566,16 @@ impl FastBert {
                 let q = &qkv[o * 3 * h..(o + len) * 3 * h];
                 for head in 0..self.heads {
                     let c = head * d;
+                    // MPNet: the scores start from the relative-position bias and the
+                    // product accumulates onto it.
+                    if let Some(rel) = &self.relative {
+                        let row0 = head * rel.span + self.max_positions - 1;
+                        for (qi, row) in scores.chunks_exact_mut(len).enumerate() {
+                            // Offsets key - query run from -qi to len - 1 - qi.
+                            let from = row0 - qi;
+                            row.copy_from_slice(&rel.by_offset[from..from + len]);
+                        }
+                    }
                     // SAFETY: `q` holds `len` rows of `3h` floats; Q, K and V of this head
                     // start at columns `c`, `h + c`, `2h + c` and span `d` columns, so every
                     // index the strides reach is inside `q`; `scores` is `len x len`; `out` is
@@ -389,14 +589,15 @@ impl FastBert {
                             scores.as_mut_ptr(),
                             1,
                             len as isize,
-                            false,
+                            self.relative.is_some(),
                             q.as_ptr().add(c),
                             1,
                             3 * h as isize,
                             q.as_ptr().add(h + c),
                             3 * h as isize,
                             1,
-                            0.0,
+                            // dst = 1 * bias + QK^T when the bias was written (read_dst).
+                            1.0,
                             1.0,
                             false,
                             false,
@@ -454,12 +655,10 @@ pub struct FastEncoder {
 }
 
 impl FastEncoder {
-    /// Load a resolved (sha256-verified) model. The safetensors file is memory-mapped and
-    /// each tensor copied once into the layout above.
+    /// Load a resolved (sha256-verified) BERT or MPNet model. The safetensors file is
+    /// memory-mapped and each tensor copied once into the layout above.
     pub fn load(model: &ResolvedModel, precision: Precision) -> Result<Self, EmbedError> {
-        super::require_architecture(model, Architecture::Bert)?;
         let config_path = model.path("config.json");
-        let config: BertConfig = read_json(&config_path)?;
         let tokenizer = load_tokenizer(&model.path("tokenizer.json"))?;
         // SAFETY: the file was just sha256-verified and is not modified while mapped (the
         // same contract as `BertEncoder::load`); the map is dropped once the tensors are
@@ -468,27 +667,42 @@ impl FastEncoder {
             candle_core::safetensors::MmapedSafetensors::new(model.path("model.safetensors"))?
         };
         let get = |name: &str| -> Result<Tensor, EmbedError> { Ok(st.load(name, &Device::Cpu)?) };
-        let bert = FastBert::from_tensors(&config, &get, precision)?;
-        if config.hidden_size != model.spec.dim {
+        // What differs by architecture: the config and the special tokens. (The window
+        // differs too: an MPNet row's positions start after the padding index, so its
+        // table holds fewer; the model knows its own.)
+        let (fast, cls, sep, pad) = match model.spec.architecture {
+            Architecture::Bert => {
+                let c: BertConfig = read_json(&config_path)?;
+                let fast = FastBert::from_tensors(&c, &get, precision)?;
+                (fast, "[CLS]", "[SEP]", c.pad_token_id as u32)
+            }
+            Architecture::Mpnet => {
+                let c: MpnetConfig = read_json(&config_path)?;
+                let fast = FastBert::from_mpnet_tensors(&c, &get, precision)?;
+                (fast, "<s>", "</s>", c.pad_token_id)
+            }
+        };
+        let (hidden, window) = (fast.hidden, fast.max_positions);
+        if hidden != model.spec.dim {
             return Err(EmbedError::Config {
                 path: config_path.display().to_string(),
                 message: format!(
-                    "hidden_size {} does not match the registry's dim {}",
-                    config.hidden_size, model.spec.dim
+                    "hidden_size {hidden} does not match the registry's dim {}",
+                    model.spec.dim
                 ),
             });
         }
         let info = EncoderInfo {
             name: model.spec.name.clone(),
             dim: model.spec.dim,
-            max_tokens: model.spec.max_tokens.min(config.max_position_embeddings),
-            cls_id: special_id(&tokenizer, "[CLS]")?,
-            sep_id: special_id(&tokenizer, "[SEP]")?,
-            pad_id: config.pad_token_id as u32,
+            max_tokens: model.spec.max_tokens.min(window),
+            cls_id: special_id(&tokenizer, cls)?,
+            sep_id: special_id(&tokenizer, sep)?,
+            pad_id: pad,
             fingerprint: fingerprint(model.fingerprint(), precision),
         };
         Ok(FastEncoder {
-            model: bert,
+            model: fast,
             tokenizer,
             info,
         })
@@ -543,38 +757,83 @@ mod tests {
     use super::super::{cosine, tiny};
     use super::*;
 
-    #[test]
-    fn fast_path_matches_candle_on_the_tiny_model() {
-        let candle = tiny::encoder(24);
-        let fast = tiny::fast_encoder(24, Precision::F32);
-        assert_eq!(candle.info().fingerprint, fast.info().fingerprint);
-        let texts = [
+    /// Three texts of different lengths as `[CLS] ... [SEP]` rows of the tiny vocabulary.
+    fn tiny_rows(encoder: &dyn Encoder) -> Vec<Vec<u32>> {
+        [
             "the security council",
             "calls upon member states to prevent trafficking in persons , women and girls",
             "human rights of all victims of terrorism and crime under international law",
-        ];
-        let rows: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| {
-                let mut r = vec![2];
-                r.extend(candle.tokenize(t).unwrap());
-                r.push(3);
-                r
-            })
-            .collect();
-        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
-        // Candle pads the batch; the fast path packs it: the pooled vectors must agree.
-        let want = candle.pool(&refs).unwrap();
-        let got = fast.pool(&refs).unwrap();
-        for (w, g) in want.iter().zip(&got) {
+        ]
+        .iter()
+        .map(|t| {
+            let mut r = vec![2];
+            r.extend(encoder.tokenize(t).unwrap());
+            r.push(3);
+            r
+        })
+        .collect()
+    }
+
+    /// Candle pads the batch, the fast path packs it: each pooled vector must agree.
+    fn assert_agree(want: &[Vec<f32>], got: &[Vec<f32>]) {
+        assert_eq!(want.len(), got.len());
+        for (w, g) in want.iter().zip(got) {
             let c = cosine(w, g);
             assert!(c >= 0.99999, "cosine {c}");
             for (a, b) in w.iter().zip(g) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn fast_path_matches_candle_on_the_tiny_model() {
+        let candle = tiny::encoder(24);
+        let fast = tiny::fast_encoder(24, Precision::F32);
+        assert_eq!(candle.info().fingerprint, fast.info().fingerprint);
+        let rows = tiny_rows(&candle);
+        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let want = candle.pool(&refs).unwrap();
+        assert_agree(&want, &fast.pool(&refs).unwrap());
         let int8 = tiny::fast_encoder(24, Precision::Int8);
         assert!(int8.info().fingerprint.starts_with("int8-"));
+        for (w, g) in want.iter().zip(&int8.pool(&refs).unwrap()) {
+            assert!(cosine(w, g) >= 0.99, "int8 cosine {}", cosine(w, g));
+        }
+    }
+
+    fn tiny_fast_mpnet(max_tokens: usize, precision: Precision) -> FastEncoder {
+        crate::embed::mpnet::tiny::fast_encoder(max_tokens, precision)
+    }
+
+    /// MPNet's three differences from BERT (positions after the padding index, no token
+    /// types, the relative-position bias in every layer) against the candle MPNet, which
+    /// the real-model test ties to sentence-transformers: rows of different lengths, packed
+    /// here and padded there, give the same vectors.
+    #[test]
+    fn fast_mpnet_matches_candle_on_the_tiny_model() {
+        let candle = crate::embed::mpnet::tiny::encoder(24);
+        let fast = tiny_fast_mpnet(24, Precision::F32);
+        assert_eq!(candle.info().fingerprint, fast.info().fingerprint);
+        let rows = tiny_rows(&candle);
+        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let want = candle.pool(&refs).unwrap();
+        assert_agree(&want, &fast.pool(&refs).unwrap());
+        // The bias and the positions reach the vector: without them it is another one.
+        let mut no_bias = tiny_fast_mpnet(24, Precision::F32);
+        no_bias.model.relative = None;
+        let mut bert_positions = tiny_fast_mpnet(24, Precision::F32);
+        bert_positions.model.position_offset = 0;
+        for other in [no_bias, bert_positions] {
+            let v = other.pool(&refs).unwrap();
+            assert!(cosine(&v[1], &want[1]) < 0.9999);
+        }
+        // The position table (26 rows, padding index 0) holds 25 tokens after the padding
+        // index: a row of 25 is taken, one of 26 refused (not read past the table).
+        assert_eq!(fast.model.max_positions, 25);
+        assert!(fast.pool(&[&[2; 25]]).is_ok());
+        assert!(fast.pool(&[&[2; 26]]).is_err());
+        let int8 = tiny_fast_mpnet(24, Precision::Int8);
         for (w, g) in want.iter().zip(&int8.pool(&refs).unwrap()) {
             assert!(cosine(w, g) >= 0.99, "int8 cosine {}", cosine(w, g));
         }

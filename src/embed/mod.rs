@@ -20,8 +20,9 @@
 //!   path) can stand in without touching the batching logic.
 //!
 //! Three implementations: [`BertEncoder`] (candle's `BertModel`, any device),
-//! [`cpu::FastEncoder`] (a specialised CPU forward pass for BERT, the default on the CPU,
-//! with an optional int8 mode) and [`mpnet::MpnetEncoder`] (MPNet on candle, any device);
+//! [`cpu::FastEncoder`] (a specialised CPU forward pass for BERT and MPNet, the default on
+//! the CPU, with an optional int8 mode) and [`mpnet::MpnetEncoder`] (MPNet on candle, any
+//! device);
 //! `commands::load_encoder` picks one from the model's architecture and `--backend`.
 
 pub mod cpu;

@@ -336,6 +336,25 @@ pub mod tiny {
         MpnetEncoder::from_parts(model, super::super::tiny::tokenizer(), device.clone(), info)
     }
 
+    /// The same tiny MPNet on the fast CPU path ([`crate::embed::cpu`]).
+    pub fn fast_encoder(
+        max_tokens: usize,
+        precision: crate::embed::cpu::Precision,
+    ) -> crate::embed::cpu::FastEncoder {
+        use crate::embed::cpu::{fingerprint, FastBert, FastEncoder};
+        let (config, tensors, mut info) = parts(max_tokens);
+        let get = |name: &str| {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| EmbedError::Invalid(format!("tiny MPNet has no tensor {name}")))
+        };
+        let model = FastBert::from_mpnet_tensors(&config, &get, precision)
+            .expect("tiny MPNet tensors match its config");
+        info.fingerprint = fingerprint(info.fingerprint, precision);
+        FastEncoder::from_parts(model, super::super::tiny::tokenizer(), info)
+    }
+
     /// The tiny MPNet's config, its tensors under the checkpoint's names (on the CPU) and
     /// its encoder info: what fine-tuning's tests build a trainable MPNet from.
     pub fn parts(max_tokens: usize) -> (MpnetConfig, HashMap<String, Tensor>, EncoderInfo) {
