@@ -181,6 +181,30 @@ struct RelativeBias {
     by_offset: Vec<f32>,
 }
 
+impl RelativeBias {
+    /// Expand the `[buckets, heads]` table for rows of at most `max_positions` tokens and
+    /// heads of `head_dim` dimensions.
+    fn expand(
+        table: &[f32],
+        buckets: usize,
+        heads: usize,
+        max_positions: usize,
+        head_dim: usize,
+    ) -> Self {
+        let span = 2 * max_positions - 1;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let mut by_offset = vec![0f32; heads * span];
+        for i in 0..span {
+            let offset = i as i64 - (max_positions as i64 - 1);
+            let bucket = relative_position_bucket(offset, buckets, 128);
+            for head in 0..heads {
+                by_offset[head * span + i] = table[bucket * heads + head] / scale;
+            }
+        }
+        RelativeBias { span, by_offset }
+    }
+}
+
 /// Buffers of one forward pass.
 struct Scratch {
     threads: usize,
@@ -190,12 +214,6 @@ struct Scratch {
 fn gelu_only(act: &str) -> EmbedError {
     EmbedError::Invalid(format!(
         "the fast CPU encoder implements GELU (erf) only, not {act}; use --backend candle"
-    ))
-}
-
-fn not_split(hidden: usize, heads: usize) -> EmbedError {
-    EmbedError::Invalid(format!(
-        "hidden size {hidden} is not a multiple of {heads} heads"
     ))
 }
 
@@ -278,6 +296,17 @@ struct Embeddings {
 }
 
 impl Shape {
+    /// The shape, if its heads split the hidden size.
+    fn checked(self) -> Result<Self, EmbedError> {
+        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
+            return Err(EmbedError::Invalid(format!(
+                "hidden size {} is not a multiple of {} heads",
+                self.hidden, self.heads
+            )));
+        }
+        Ok(self)
+    }
+
     /// The layer stack and embeddings under `names`, with `embeddings`' differences.
     fn build(
         &self,
@@ -287,9 +316,6 @@ impl Shape {
         embeddings: Embeddings,
     ) -> Result<FastBert, EmbedError> {
         let (h, inter) = (self.hidden, self.inter);
-        if self.heads == 0 || !h.is_multiple_of(self.heads) {
-            return Err(not_split(h, self.heads));
-        }
         let mut layers = Vec::with_capacity(self.layers);
         for l in 0..self.layers {
             let p = format!("encoder.layer.{l}");
@@ -347,7 +373,8 @@ impl FastBert {
             layers: config.num_hidden_layers,
             vocab: config.vocab_size,
             positions: config.max_position_embeddings,
-        };
+        }
+        .checked()?;
         let t = Tensors {
             get,
             prefix: "bert",
@@ -390,7 +417,8 @@ impl FastBert {
             layers: config.num_hidden_layers,
             vocab: config.vocab_size,
             positions: config.max_position_embeddings,
-        };
+        }
+        .checked()?;
         let pad = config.pad_token_id as usize;
         if shape.positions <= pad + 1 {
             return Err(EmbedError::Invalid(format!(
@@ -405,22 +433,10 @@ impl FastBert {
             hidden: shape.hidden,
         };
         let (h, heads) = (shape.hidden, shape.heads);
-        if heads == 0 || !h.is_multiple_of(heads) {
-            return Err(not_split(h, heads));
-        }
         let buckets = config.relative_attention_num_buckets;
         let table = t.load("encoder.relative_attention_bias.weight", &[buckets, heads])?;
         let max_positions = shape.positions - pad - 1;
-        let span = 2 * max_positions - 1;
-        let scale = 1.0 / ((h / heads) as f32).sqrt();
-        let mut by_offset = vec![0f32; heads * span];
-        for i in 0..span {
-            let offset = i as i64 - (max_positions as i64 - 1);
-            let bucket = relative_position_bucket(offset, buckets, 128);
-            for head in 0..heads {
-                by_offset[head * span + i] = table[bucket * heads + head] / scale;
-            }
-        }
+        let relative = RelativeBias::expand(&table, buckets, heads, max_positions, h / heads);
         shape.build(
             &t,
             &MPNET_NAMES,
@@ -429,7 +445,7 @@ impl FastBert {
                 max_positions,
                 position_offset: pad + 1,
                 token_type: vec![0f32; h],
-                relative: Some(RelativeBias { span, by_offset }),
+                relative: Some(relative),
             },
         )
     }
