@@ -357,6 +357,20 @@ fn committed_copy_of(
     (dir, text)
 }
 
+/// A BitFit directory, once loaded, holds the rebuilt weights and the trained tensors its
+/// manifest hashes.
+fn assert_rebuilt_to_manifest(dir: &Path, manifest: &serde_json::Value) {
+    for file in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "trained.safetensors",
+    ] {
+        let sha = frameshift::weights::sha256_file(&dir.join(file)).unwrap();
+        assert_eq!(manifest["files"][file], sha.as_str(), "{file}");
+    }
+}
+
 /// The committed default classifier, `weights/minilm-bitfit/`, as a fresh clone holds it
 /// (manifest, head, trained tensors): it rebuilds from the fetched MiniLM to the bytes its
 /// manifest hashes, and `frameshift train --finetune --bitfit` on the committed annotations
@@ -377,15 +391,7 @@ fn committed_bitfit_default_rebuilds_and_is_reproduced_by_train() {
     );
     assert_eq!(rows.len(), 3, "one row per paragraph");
     let manifest = manifest_of(&clone);
-    for file in [
-        "model.safetensors",
-        "config.json",
-        "tokenizer.json",
-        "trained.safetensors",
-    ] {
-        let sha = frameshift::weights::sha256_file(&clone.join(file)).unwrap();
-        assert_eq!(manifest["files"][file], sha.as_str(), "{file}");
-    }
+    assert_rebuilt_to_manifest(&clone, &manifest);
 
     let retrained = tmp.path().join("retrained");
     frameshift()
@@ -428,15 +434,7 @@ fn committed_mpnet_bitfit_rebuilds_from_mpnet_and_labels() {
             .arg(&clone)
             .arg(&text),
     );
-    for file in [
-        "model.safetensors",
-        "config.json",
-        "tokenizer.json",
-        "trained.safetensors",
-    ] {
-        let sha = frameshift::weights::sha256_file(&clone.join(file)).unwrap();
-        assert_eq!(manifest["files"][file], sha.as_str(), "{file}");
-    }
+    assert_rebuilt_to_manifest(&clone, &manifest);
     let labels: Vec<Vec<&str>> = rows
         .iter()
         .map(|r| {
