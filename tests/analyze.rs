@@ -35,8 +35,9 @@ fn inputs() -> Vec<PathBuf> {
     v
 }
 
+/// `frameshift analyze` as a user runs it, on the default classifier (no --model).
 fn analyze(out: &Path, cache: &Path) -> std::process::Command {
-    let model = common::minilm();
+    let model = common::default_classifier().1;
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"));
     cmd.env("FRAMESHIFT_WEIGHTS", &model.dir)
         .env("FRAMESHIFT_NO_DOWNLOAD", "1")
@@ -110,6 +111,8 @@ fn analyze_writes_consistent_outputs_and_survives_a_kill() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(clean.join("manifest.json")).unwrap())
             .unwrap();
+    // Without --model the run is the default classifier's, and says so.
+    assert_eq!(manifest["model"]["name"], common::default_classifier().0);
     assert_eq!(
         manifest["model"]["files"]["model.safetensors"]
             .as_str()

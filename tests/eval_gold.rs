@@ -49,8 +49,12 @@ fn eval_gold(method: &str, dir: &Path) -> (Value, Vec<Value>) {
         let mut cmd = assert_cmd::Command::cargo_bin("frameshift").unwrap();
         cmd.env("FRAMESHIFT_NO_DOWNLOAD", "1");
         cmd
-    } else {
+    } else if method == "zeroshot" {
+        // The zero-shot baseline runs the base model of weights/models.toml, MiniLM.
         common::frameshift_on(&common::minilm())
+    } else {
+        // The head without --model is the default classifier's.
+        common::frameshift_on(&common::default_classifier().1)
     };
     let out = cmd
         .env("FRAMESHIFT_HOME", common::repo_root())
@@ -170,7 +174,10 @@ fn eval_gold_head_labels_are_its_probabilities_at_the_committed_thresholds() {
     let tmp = tempfile::tempdir().unwrap();
     let (report, rows) = eval_gold("head", tmp.path());
     // The default classifier's head (what `eval --gold` runs without --model or --head).
-    let head_path = common::repo_root().join("weights/minilm-bitfit/head.json");
+    let head_path = common::repo_root()
+        .join("weights")
+        .join(common::default_classifier().0)
+        .join("head.json");
     let head: Value = serde_json::from_slice(&std::fs::read(&head_path).unwrap()).unwrap();
     let sha = frameshift::weights::sha256_file(&head_path).unwrap();
     assert_eq!(
@@ -271,7 +278,7 @@ fn paragraphs_citing_wps_resolutions_or_palermo_were_left_unlabelled() {
     .unwrap();
     let run = |extra: &[&str]| {
         let scores = tmp.path().join(format!("{}.jsonl", extra.len()));
-        let out = common::frameshift_on(&common::minilm())
+        let out = common::frameshift_on(&common::default_classifier().1)
             .env("FRAMESHIFT_HOME", common::repo_root())
             .args(["eval", "--format", "json", "--gold"])
             .arg(&gold)

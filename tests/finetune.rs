@@ -371,10 +371,11 @@ fn assert_rebuilt_to_manifest(dir: &Path, manifest: &serde_json::Value) {
     }
 }
 
-/// The committed default classifier, `weights/minilm-bitfit/`, as a fresh clone holds it
-/// (manifest, head, trained tensors): it rebuilds from the fetched MiniLM to the bytes its
-/// manifest hashes, and `frameshift train --finetune --bitfit` on the committed annotations
-/// writes the same three files byte for byte (the full run: about 7 minutes in release).
+/// The committed `weights/minilm-bitfit/` (the default classifier until 2026-12-04), as a
+/// fresh clone holds it (manifest, head, trained tensors): it rebuilds from the fetched
+/// MiniLM to the bytes its manifest hashes, and `frameshift train --finetune --bitfit` on
+/// the committed annotations writes the same three files byte for byte (the full run:
+/// about 7 minutes in release).
 /// Fine-tuning is deterministic on one kind of CPU; on another, matrix kernels may round
 /// differently and the retrained bytes differ, which this test would report.
 #[test]

@@ -6,8 +6,9 @@ mod common;
 
 use assert_cmd::Command;
 
+/// The binary on the default classifier's base weights (label runs it without --model).
 fn frameshift() -> Command {
-    let mut cmd = common::frameshift_on(&common::minilm());
+    let mut cmd = common::frameshift_on(&common::default_classifier().1);
     cmd.env("NO_COLOR", "1");
     cmd
 }
@@ -185,7 +186,7 @@ fn missing_weights_name_the_fetch_command_and_exit_2() {
         .code(2);
     let err = stderr_of(&a);
     assert!(
-        err.contains("frameshift weights fetch --model minilm"),
+        err.contains("frameshift weights fetch --model mpnet"),
         "{err}"
     );
     assert!(!err.contains("panicked"));
@@ -202,7 +203,7 @@ fn table_renders_in_a_real_terminal() {
     {
         panic!("tmux is needed for this test: apt-get install tmux");
     }
-    let model = common::minilm();
+    let model = common::default_classifier().1;
     let bin = assert_cmd::cargo::cargo_bin("frameshift");
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("done");
@@ -285,7 +286,7 @@ fn help_named_minilm_as_the_default_classifier() {
         // clap wraps the text to the terminal: compare it as one line.
         let model_help = model_help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            model_help.contains("`label`, `analyze` and `eval --gold` use the committed BitFit classifier `minilm-bitfit`"),
+            model_help.contains("`label`, `analyze` and `eval --gold` use the committed BitFit classifier `mpnet-bitfit`"),
             "{command} --help: {model_help}"
         );
         assert!(

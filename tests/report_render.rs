@@ -53,7 +53,7 @@ fn near(p: [u8; 3], hex: &str) -> bool {
 #[test]
 fn report_html_renders_its_plots_in_headless_chromium() {
     let browser = chromium();
-    let model = common::minilm();
+    let model = common::default_classifier().1;
     let input =
         common::shared_corpus(&["unsc-resolutions-2016-2019"]).join("unsc-resolutions-2016-2019");
     let dir = tempfile::tempdir().unwrap();

@@ -22,6 +22,21 @@ pub fn mpnet() -> ResolvedModel {
     real_model("mpnet")
 }
 
+/// The classifier `label`, `analyze` and `eval --gold` run without `--model`
+/// ([`frameshift::commands::scorer::DEFAULT_CLASSIFIER`]) and the real weights of its base
+/// model (from the committed manifest), which a test running them must hand the binary.
+pub fn default_classifier() -> (&'static str, ResolvedModel) {
+    let name = frameshift::commands::scorer::DEFAULT_CLASSIFIER;
+    let manifest = repo_root().join("weights").join(name).join("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).expect("the committed manifest"))
+            .expect("the committed manifest parses");
+    let base = manifest["base"]["model"]
+        .as_str()
+        .expect("the manifest names its base model");
+    (name, real_model(base))
+}
+
 fn real_model(name: &str) -> ResolvedModel {
     let registry = Registry::load(&repo_root()).expect("weights/models.toml parses");
     let spec = registry.get(Some(name)).unwrap();
