@@ -367,7 +367,8 @@ pub struct AnalyzeArgs {
     pub out: PathBuf,
 
     /// Labelled paragraphs (JSONL text + labels) for shares adjusted for the classifier's
-    /// errors (adjusted classify-and-count; see README).
+    /// errors (adjusted classify-and-count; see README). A line's optional `kind`
+    /// (`resolution`, `speech`, ...) lets each kind's series use its own error rates.
     #[arg(long, value_name = "FILE")]
     pub gold: Option<PathBuf>,
 

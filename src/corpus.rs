@@ -49,7 +49,8 @@ impl DocKind {
         }
     }
 
-    fn parse(s: &str) -> Option<DocKind> {
+    /// A kind as a person writes it (`speech`, `Meeting record`, `pv`, ...).
+    pub fn parse(s: &str) -> Option<DocKind> {
         match s
             .trim()
             .to_ascii_lowercase()

@@ -37,12 +37,20 @@ pub struct GoldItem {
     pub labels: LabelSet,
     /// 1-based line in the gold file.
     pub line: usize,
+    /// The line's `kind` (`resolution`, `speech`, ...) as written, when it is a string.
+    /// Only `analyze --gold` reads it (error rates per kind of document); `eval --gold`
+    /// ignores it like any other key, so a gold file with kinds of its own still scores.
+    pub kind: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct GoldLine {
     text: String,
     labels: Vec<String>,
+    /// Any JSON value: a `kind` that is not a string must not cost the line, since gold
+    /// files may carry keys of their own under that name.
+    #[serde(default)]
+    kind: Option<serde_json::Value>,
 }
 
 /// Parsed gold file: usable items and rejected lines with reasons.
@@ -69,6 +77,7 @@ pub fn read_gold(path: &Path) -> Result<Gold, DatasetError> {
                     text: g.text,
                     labels,
                     line: i + 1,
+                    kind: g.kind.and_then(|k| k.as_str().map(str::to_string)),
                 }),
                 Err(why) => gold.rejected.push((i + 1, why)),
             },
@@ -275,5 +284,25 @@ mod tests {
             vec![4, 5]
         );
         assert!(g.rejected[0].1.contains("peace"));
+    }
+
+    /// `kind` is read for `analyze --gold`, but a gold file whose `kind` is not a string (a
+    /// key of its own under that name) must still score every line in `eval --gold`.
+    #[test]
+    fn gold_kind_is_read_when_a_string_and_never_rejects_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.jsonl");
+        std::fs::write(
+            &path,
+            "{\"text\": \"a\", \"labels\": [], \"kind\": \"speech\"}\n\
+             {\"text\": \"b\", \"labels\": [], \"kind\": 3}\n\
+             {\"text\": \"c\", \"labels\": [], \"kind\": null}\n\
+             {\"text\": \"d\", \"labels\": []}\n",
+        )
+        .unwrap();
+        let g = read_gold(&path).unwrap();
+        assert!(g.rejected.is_empty(), "{:?}", g.rejected);
+        let kinds: Vec<Option<&str>> = g.items.iter().map(|i| i.kind.as_deref()).collect();
+        assert_eq!(kinds, vec![Some("speech"), None, None, None]);
     }
 }

@@ -33,6 +33,21 @@ pub struct AnalysisSummary {
     pub documents_hr: Vec<(String, i32, usize, f64)>,
     /// Corrected shares by frame and year (`--gold`), when computed.
     pub adjusted: Vec<(i32, String, Option<f64>)>,
+    /// The error rates the corrected shares come from, one per frame (`--gold`).
+    pub adjusted_rates: Vec<ErrorRate>,
+}
+
+/// The classifier's error rates for one frame on a gold set, as the corrected shares use
+/// them: a reader judges a correction by how many gold items it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorRate {
+    pub frame: String,
+    pub tpr: f64,
+    pub fpr: f64,
+    pub positives: usize,
+    pub negatives: usize,
+    /// Which gold items: `all gold items`, or the kind's own (`speech gold items`).
+    pub from: String,
 }
 
 /// How the trends table was computed, said above it in both reports: a reader comparing
@@ -41,6 +56,13 @@ pub struct AnalysisSummary {
 const TRENDS_METHOD: &str = "Slope per year: least squares over the yearly values, each \
     year weighted by its number of documents (a year with one document counts as one \
     document, not as a year of many); 95% CI from the same bootstrap over documents.";
+
+/// How the corrected shares were computed, said above their tables in both reports.
+const ADJUSTED_METHOD: &str = "Each yearly label share corrected as (raw - fpr) / (tpr - fpr), \
+    clipped to [0, 1], with the classifier's true- and false-positive rates measured on the \
+    gold set: on the gold items of this kind of document where they hold both positives and \
+    negatives of the frame (gold lines with a `kind`), else on all gold items. – where \
+    the classifier does not separate the frame on the gold set (tpr <= fpr).";
 
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f",
@@ -230,6 +252,22 @@ impl AnalysisSummary {
         s
     }
 
+    /// The rates behind the corrected shares: `(raw - fpr) / (tpr - fpr)`, clipped to [0, 1].
+    fn adjusted_rates_md(&self) -> String {
+        let mut s = String::from(
+            "| frame | true-positive rate | false-positive rate | gold positives | gold negatives | from |\n\
+             |---|---:|---:|---:|---:|---|\n",
+        );
+        for r in &self.adjusted_rates {
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {} | {} | {} |",
+                r.frame, r.tpr, r.fpr, r.positives, r.negatives, r.from
+            );
+        }
+        s
+    }
+
     fn trends_md(&self) -> String {
         let mut s = String::from(
             "| agenda | measure | slope per year | 95% CI | years |\n|---|---|---:|---|---|\n",
@@ -367,6 +405,10 @@ impl AnalysisSummary {
         }
         if !self.adjusted.is_empty() {
             s.push_str("\n## Corrected shares (adjusted classify-and-count from the gold set)\n\n");
+            s.push_str(ADJUSTED_METHOD);
+            s.push_str("\n\n");
+            s.push_str(&self.adjusted_rates_md());
+            s.push('\n');
             s.push_str(&self.adjusted_md());
         }
         s.push_str("\n## Shares per year (all agendas)\n\n");
@@ -475,6 +517,8 @@ impl AnalysisSummary {
         s.push_str(&md_tables(&self.share_table_md("all")));
         if !self.adjusted.is_empty() {
             s.push_str("<h2>Corrected shares (adjusted classify-and-count from the gold set)</h2>");
+            let _ = write!(s, "<p>{}</p>", esc(ADJUSTED_METHOD));
+            s.push_str(&md_tables(&self.adjusted_rates_md()));
             s.push_str(&md_tables(&self.adjusted_md()));
         }
         s.push_str("</body></html>\n");
@@ -542,6 +586,7 @@ mod tests {
                 ("S/RES/2 (2001)".into(), 2001, 5, 0.8),
             ],
             adjusted: vec![],
+            adjusted_rates: vec![],
         }
     }
 
@@ -614,9 +659,21 @@ mod tests {
     fn corrected_shares_are_in_both_reports() {
         let mut with_gold = summary();
         with_gold.adjusted = vec![(2001, "human_rights".into(), Some(0.1234))];
+        with_gold.adjusted_rates = vec![ErrorRate {
+            frame: "human_rights".into(),
+            tpr: 0.8125,
+            fpr: 0.0431,
+            positives: 48,
+            negatives: 139,
+            from: "speech gold items".into(),
+        }];
         for report in [with_gold.to_markdown(), with_gold.to_html()] {
             assert!(report.contains("Corrected shares"), "{report}");
             assert!(report.contains("0.123"), "{report}");
+            // The rates the correction rests on, and the gold items they come from.
+            for shown in ["0.812", "0.043", "48", "139", "speech gold items"] {
+                assert!(report.contains(shown), "{shown} missing: {report}");
+            }
         }
         let without_gold = summary().to_html() + &summary().to_markdown();
         assert!(!without_gold.contains("Corrected"));

@@ -354,3 +354,100 @@ fn resolutions_and_speeches_are_analysed_apart_not_pooled() {
     }
     assert!(alone.join("speech/shares.csv").is_file());
 }
+
+/// Gold lines written for this test (not corpus text), labelled against the codebook, with
+/// the kind of document each stands for.
+const GOLD: &[(&str, &[&str], &str)] = &[
+    ("Condemns in the strongest terms the terrorist attacks carried out by armed groups and demands that they cease at once.", &["security"], "resolution"),
+    ("Calls upon Member States to criminalize trafficking in persons and to investigate and prosecute those responsible.", &["crime"], "resolution"),
+    ("Reaffirms that all parties must comply with international human rights law and respect the right to life and freedom of expression.", &["human_rights"], "resolution"),
+    ("Urges the full and equal participation of women in all peace negotiations and mediation efforts.", &["gender"], "resolution"),
+    ("Decides to remain actively seized of the matter.", &[], "resolution"),
+    ("Requests the Secretary-General to report to the Council on the implementation of this resolution within ninety days.", &[], "resolution"),
+    ("Terrorism and violent extremism threaten the peace and stability of our whole region, and we will not yield to them.", &["security"], "speech"),
+    ("We thank the President for his able stewardship of the session and wish him every success.", &[], "speech"),
+    ("Climate change is raising the sea around our islands and our farmers need investment in resilient agriculture.", &[], "speech"),
+];
+
+/// Regression: `analyze --gold` corrected every kind's series with error rates pooled over
+/// the whole gold set. Each kind's analysis now takes its rates from the gold items of its
+/// kind where they hold a frame's positives and negatives, and says so; its corrected
+/// shares are `(raw - fpr) / (tpr - fpr)` of its own raw shares with those rates.
+#[test]
+fn analyze_gold_corrects_each_kind_with_its_own_error_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let gold = dir.path().join("gold.jsonl");
+    let lines: Vec<String> = GOLD
+        .iter()
+        .map(|(text, labels, kind)| {
+            serde_json::json!({"text": text, "labels": labels, "kind": kind}).to_string()
+        })
+        .collect();
+    std::fs::write(&gold, lines.join("\n") + "\n").unwrap();
+    let fixtures = common::repo_root().join("tests/fixtures");
+    let model = common::default_classifier().1;
+    let out = dir.path().join("out");
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("frameshift"))
+        .env("FRAMESHIFT_WEIGHTS", &model.dir)
+        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_CACHE", common::test_cache_dir())
+        .args(["-q", "analyze", "--bootstrap", "50", "--gold"])
+        .arg(&gold)
+        .arg("--out")
+        .arg(&out)
+        .arg(fixtures.join("resolution"))
+        .arg(fixtures.join("speech"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "analyze --gold: {status}");
+
+    // (kind, frame) -> where its rates come from, by the gold file alone: resolutions hold
+    // a positive and a negative of every frame; speeches only of security.
+    for (kind, frame, from, positives, negatives) in [
+        ("resolution", "security", "resolution gold items", 1, 5),
+        ("resolution", "gender", "resolution gold items", 1, 5),
+        ("speech", "security", "speech gold items", 1, 2),
+        ("speech", "crime", "all gold items", 1, 8),
+        ("speech", "human_rights", "all gold items", 1, 8),
+    ] {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(kind).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let r = &manifest["gold_error_rates"][frame];
+        assert_eq!(r["from"], from, "{kind}/{frame}: {r}");
+        assert_eq!(
+            (r["positives"].as_u64(), r["negatives"].as_u64()),
+            (Some(positives), Some(negatives)),
+            "{kind}/{frame}: {r}"
+        );
+        let (tpr, fpr) = (r["tpr"].as_f64().unwrap(), r["fpr"].as_f64().unwrap());
+        assert!(
+            (0.0..=1.0).contains(&tpr) && (0.0..=1.0).contains(&fpr),
+            "{r}"
+        );
+
+        // The corrected share in report.md is the raw share of shares.csv corrected with
+        // exactly these rates.
+        let shares = std::fs::read_to_string(out.join(kind).join("shares.csv")).unwrap();
+        let report = std::fs::read_to_string(out.join(kind).join("report.md")).unwrap();
+        assert!(report.contains(from), "{kind}: the report names {from}");
+        let mut checked = 0;
+        for row in shares.lines().skip(1) {
+            let cells: Vec<&str> = row.split(',').collect();
+            if cells[1] != "all" || cells[2] != frame || cells[3].is_empty() {
+                continue;
+            }
+            let raw: f64 = cells[3].parse().unwrap();
+            let expected = if tpr - fpr > 1e-9 {
+                format!("{:.3}", ((raw - fpr) / (tpr - fpr)).clamp(0.0, 1.0))
+            } else {
+                "–".to_string()
+            };
+            let line = format!("| {} | {frame} | {expected} |", cells[0]);
+            assert!(report.contains(&line), "{kind}: no `{line}` in\n{report}");
+            checked += 1;
+        }
+        assert!(checked > 0, "{kind}/{frame}: no yearly share to check");
+    }
+}
