@@ -33,15 +33,15 @@ pub struct AnalysisSummary {
     pub documents_hr: Vec<(String, i32, usize, f64)>,
     /// Corrected shares by frame and year (`--gold`), when computed.
     pub adjusted: Vec<(i32, String, Option<f64>)>,
-    /// The error rates the corrected shares come from, one per frame (`--gold`).
-    pub adjusted_rates: Vec<ErrorRate>,
+    /// The error rates the corrected shares come from, by frame (`--gold`).
+    pub adjusted_rates: BTreeMap<&'static str, ErrorRate>,
 }
 
-/// The classifier's error rates for one frame on a gold set, as the corrected shares use
-/// them: a reader judges a correction by how many gold items it rests on.
+/// The classifier's error rates for one frame on (part of) a gold set, as the corrected
+/// shares use them: a reader judges a correction by how many gold items it rests on.
+/// Written into both reports and the analysis manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorRate {
-    pub frame: String,
     pub tpr: f64,
     pub fpr: f64,
     pub positives: usize,
@@ -258,11 +258,11 @@ impl AnalysisSummary {
             "| frame | true-positive rate | false-positive rate | gold positives | gold negatives | from |\n\
              |---|---:|---:|---:|---:|---|\n",
         );
-        for r in &self.adjusted_rates {
+        for (frame, r) in &self.adjusted_rates {
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} |",
-                r.frame, r.tpr, r.fpr, r.positives, r.negatives, r.from
+                "| {frame} | {:.3} | {:.3} | {} | {} | {} |",
+                r.tpr, r.fpr, r.positives, r.negatives, r.from
             );
         }
         s
@@ -586,7 +586,7 @@ mod tests {
                 ("S/RES/2 (2001)".into(), 2001, 5, 0.8),
             ],
             adjusted: vec![],
-            adjusted_rates: vec![],
+            adjusted_rates: BTreeMap::new(),
         }
     }
 
@@ -659,14 +659,18 @@ mod tests {
     fn corrected_shares_are_in_both_reports() {
         let mut with_gold = summary();
         with_gold.adjusted = vec![(2001, "human_rights".into(), Some(0.1234))];
-        with_gold.adjusted_rates = vec![ErrorRate {
-            frame: "human_rights".into(),
-            tpr: 0.8125,
-            fpr: 0.0431,
-            positives: 48,
-            negatives: 139,
-            from: "speech gold items".into(),
-        }];
+        with_gold.adjusted_rates = [(
+            "human_rights",
+            ErrorRate {
+                tpr: 0.8125,
+                fpr: 0.0431,
+                positives: 48,
+                negatives: 139,
+                from: "speech gold items".into(),
+            },
+        )]
+        .into_iter()
+        .collect();
         for report in [with_gold.to_markdown(), with_gold.to_html()] {
             assert!(report.contains("Corrected shares"), "{report}");
             assert!(report.contains("0.123"), "{report}");

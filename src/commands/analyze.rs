@@ -15,7 +15,7 @@ use crate::citations::{CitationTable, Citations};
 use crate::classify::{Frame, FrameScores, LabelSet};
 use crate::cli::AnalyzeArgs;
 use crate::corpus::DocKind;
-use crate::report::AnalysisSummary;
+use crate::report::{AnalysisSummary, ErrorRate};
 use crate::segment::{self, Paragraph};
 use crate::settings::Settings;
 use serde::Deserialize;
@@ -759,18 +759,6 @@ fn finish_kind(
         Some(rates) => apply_rates(rates, &shares),
         None => Vec::new(),
     };
-    let adjusted_rates = gold_rates
-        .iter()
-        .flatten()
-        .map(|(f, r)| crate::report::ErrorRate {
-            frame: f.to_string(),
-            tpr: r.tpr,
-            fpr: r.fpr,
-            positives: r.positives,
-            negatives: r.negatives,
-            from: r.from.clone(),
-        })
-        .collect();
     timings.insert("aggregate_s", t.elapsed().as_secs_f64());
 
     // report + outputs
@@ -794,7 +782,7 @@ fn finish_kind(
         citations,
         documents_hr,
         adjusted,
-        adjusted_rates,
+        adjusted_rates: gold_rates.clone().unwrap_or_default(),
     };
     write_outputs(out, paragraphs, classified, &summary)?;
     timings.insert("report_s", t.elapsed().as_secs_f64());
@@ -973,35 +961,21 @@ fn write_shares<W: std::io::Write>(w: W, shares: &[ShareRow]) -> std::io::Result
     csv.flush()
 }
 
-/// The classifier's error rates for one frame on (part of) a gold set, and which gold items
-/// they were measured on: what the corrected shares rest on, written into the manifest and
-/// both reports.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-struct FrameRate {
-    tpr: f64,
-    fpr: f64,
-    /// Gold items carrying the frame, and not carrying it, that the rates come from.
-    positives: usize,
-    negatives: usize,
-    /// `all gold items`, or `speech gold items` (the kind's own).
-    from: String,
-}
-
 /// Error rates from the gold set: over all its items, and per kind of document for the
 /// items whose `kind` names one. Resolutions and speeches are different genres and the
 /// classifier errs differently on them (cross-validated macro-F1 about 0.87 against 0.80),
 /// so one pooled rate would over- or under-correct each kind's series.
 #[derive(Debug, Clone)]
 struct AdjustRates {
-    pooled: BTreeMap<&'static str, FrameRate>,
-    by_kind: BTreeMap<DocKind, BTreeMap<&'static str, FrameRate>>,
+    pooled: BTreeMap<&'static str, ErrorRate>,
+    by_kind: BTreeMap<DocKind, BTreeMap<&'static str, ErrorRate>>,
 }
 
 impl AdjustRates {
     /// The rates to correct one kind's series with, per frame: the kind's own where its gold
     /// items hold both positives and negatives of the frame (otherwise its rates are not
     /// estimable), else the pooled ones.
-    fn for_kind(&self, kind: Option<DocKind>) -> BTreeMap<&'static str, FrameRate> {
+    fn for_kind(&self, kind: Option<DocKind>) -> BTreeMap<&'static str, ErrorRate> {
         let own = kind.and_then(|k| self.by_kind.get(&k));
         self.pooled
             .iter()
@@ -1023,7 +997,7 @@ fn rates_over(
     predicted: &[LabelSet],
     rows: &[usize],
     from: &str,
-) -> BTreeMap<&'static str, FrameRate> {
+) -> BTreeMap<&'static str, ErrorRate> {
     Frame::ALL
         .iter()
         .map(|&f| {
@@ -1039,7 +1013,7 @@ fn rates_over(
                 }
             }
             let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
-            let rate = FrameRate {
+            let rate = ErrorRate {
                 tpr: ratio(tp, pos),
                 fpr: ratio(fp, neg),
                 positives: pos,
@@ -1096,7 +1070,7 @@ fn adjusted_shares_for(
 /// Adjusted classify-and-count, step 2: the rates applied to every yearly label share
 /// (agenda `all`).
 fn apply_rates(
-    rates: &BTreeMap<&'static str, FrameRate>,
+    rates: &BTreeMap<&'static str, ErrorRate>,
     shares: &[ShareRow],
 ) -> Vec<(i32, String, Option<f64>)> {
     shares
