@@ -56,6 +56,10 @@ pub enum Command {
     /// Score a classification method against gold labels (`--gold`), or run grouped 5-fold
     /// cross-validation of every method on datasets/annotations and write eval/results/.
     Eval(EvalArgs),
+    /// Inter-annotator agreement: a second, blind reading of some annotated paragraphs
+    /// against their labels in datasets/annotations (per-frame F1 and Cohen's kappa), and
+    /// how cross-validated classifiers score on the same paragraphs against each reading.
+    Agreement(AgreementArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,6 +439,35 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
         return Err(format!("`{s}`: need 1 <= K <= N"));
     }
     Ok(Shard { k, n })
+}
+
+#[derive(Debug, Args)]
+pub struct AgreementArgs {
+    /// Second reading: JSONL in the annotation format (`{"id", "sha256", "labels", "note"}`)
+    /// of paragraphs already annotated, labelled again without sight of their first labels
+    /// (default: datasets/agreement/second-reading.jsonl).
+    #[arg(value_name = "SECOND")]
+    pub second: Option<PathBuf>,
+
+    /// Directory of the first reading, the annotation files (default: datasets/annotations).
+    #[arg(long, value_name = "DIR")]
+    pub annotations: Option<PathBuf>,
+
+    /// Adjudication of the paragraphs on which the two readings differ: annotation-format
+    /// JSONL, one line for each of them (default: datasets/agreement/adjudicated.jsonl when
+    /// it exists). With it, each reading and each classifier is also scored against the
+    /// adjudicated labels (the agreed labels where the readings agree).
+    #[arg(long, value_name = "FILE")]
+    pub adjudicated: Option<PathBuf>,
+
+    /// Out-of-fold scores of a cross-validation (an `eval` run's `.scores.jsonl`); adds that
+    /// classifier's F1 against each reading on the paragraphs read twice. Repeatable.
+    #[arg(long = "classifier", value_name = "SCORES")]
+    pub classifiers: Vec<PathBuf>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
 }
 
 #[derive(Debug, Args)]

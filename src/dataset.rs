@@ -28,6 +28,8 @@ pub enum DatasetError {
     Invalid { path: String, message: String },
     #[error("{count} annotation(s) no longer resolve against the corpus:\n  {first}")]
     Unresolved { count: usize, first: String },
+    #[error("{count} line(s) of the second reading or its adjudication do not pair:\n  {first}")]
+    Unpaired { count: usize, first: String },
 }
 
 /// One gold paragraph.
@@ -138,16 +140,7 @@ pub fn read_annotations(dir: &Path) -> Result<AnnotationSet, DatasetError> {
         hasher.update(name.as_bytes());
         hasher.update(b"\n");
         hasher.update(text.as_bytes());
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let a: Annotation = serde_json::from_str(line).map_err(|e| DatasetError::Invalid {
-                path: format!("{}:{}", path.display(), i + 1),
-                message: e.to_string(),
-            })?;
-            items.push(a);
-        }
+        items.extend(parse_annotation_lines(path, &text)?);
         names.push(name);
     }
     if items.is_empty() {
@@ -160,6 +153,144 @@ pub fn read_annotations(dir: &Path) -> Result<AnnotationSet, DatasetError> {
         sha256: hex::encode(hasher.finalize()),
         files: names,
     })
+}
+
+fn parse_annotation_lines(path: &Path, text: &str) -> Result<Vec<Annotation>, DatasetError> {
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let a: Annotation = serde_json::from_str(line).map_err(|e| DatasetError::Invalid {
+            path: format!("{}:{}", path.display(), i + 1),
+            message: e.to_string(),
+        })?;
+        items.push(a);
+    }
+    Ok(items)
+}
+
+/// One file in the annotation format (`{"id", "sha256", "labels", "note"}` per line), such as
+/// a second reading of some annotated paragraphs (`datasets/agreement/`).
+pub fn read_annotation_file(path: &Path) -> Result<Vec<Annotation>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let items = parse_annotation_lines(path, &text)?;
+    if items.is_empty() {
+        return Err(DatasetError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(items)
+}
+
+/// One paragraph read twice: its id and the labels of the first and the second reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwoReadings {
+    pub id: String,
+    /// The text hash both readings were made on.
+    pub sha256: String,
+    pub first: LabelSet,
+    pub second: LabelSet,
+}
+
+/// Pair a second reading with the first (the annotations), in the second reading's order.
+/// Every second-reading line must name an annotated paragraph, once, with the same text
+/// hash: a second label for another text, or for a paragraph the first reading never
+/// labelled, would make the agreement figure compare different things. Fails listing each
+/// such line.
+pub fn pair_readings(
+    first: &[Annotation],
+    second: &[Annotation],
+) -> Result<Vec<TwoReadings>, DatasetError> {
+    let by_id: BTreeMap<&str, &Annotation> = first.iter().map(|a| (a.id.as_str(), a)).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for b in second {
+        if !seen.insert(b.id.as_str()) {
+            problems.push(format!("{}: read twice in the second reading", b.id));
+            continue;
+        }
+        match by_id.get(b.id.as_str()) {
+            None => problems.push(format!("{}: not among the annotations", b.id)),
+            Some(a) if a.sha256 != b.sha256 => problems.push(format!(
+                "{}: second reading of another text (sha256 {} in the annotations, {} here)",
+                b.id, a.sha256, b.sha256
+            )),
+            Some(a) => out.push(TwoReadings {
+                id: b.id.clone(),
+                sha256: b.sha256.clone(),
+                first: a.labels,
+                second: b.labels,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(DatasetError::Unpaired {
+            count: problems.len(),
+            first: problems
+                .into_iter()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        });
+    }
+    Ok(out)
+}
+
+/// The adjudicated labels of paragraphs read twice: the agreed labels where the two readings
+/// agree, the adjudicator's where they differ. Every disagreement must be adjudicated once,
+/// for the same text, and nothing else: an adjudication of a paragraph the readings agree on
+/// would overrule two readers with one, and a missing one would leave a label undecided.
+pub fn adjudicate(
+    pairs: &[TwoReadings],
+    adjudications: &[Annotation],
+) -> Result<Vec<LabelSet>, DatasetError> {
+    let mut by_id: BTreeMap<&str, &Annotation> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for a in adjudications {
+        if by_id.insert(a.id.as_str(), a).is_some() {
+            problems.push(format!("{}: adjudicated twice", a.id));
+        }
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        let a = by_id.remove(p.id.as_str());
+        match (p.first == p.second, a) {
+            (true, None) => out.push(p.first),
+            (true, Some(_)) => {
+                problems.push(format!("{}: adjudicated, but the two readings agree", p.id))
+            }
+            (false, None) => problems.push(format!(
+                "{}: the readings differ and no adjudication is given",
+                p.id
+            )),
+            (_, Some(a)) if a.sha256 != p.sha256 => problems.push(format!(
+                "{}: adjudication of another text (sha256 {} read twice, {} adjudicated)",
+                p.id, p.sha256, a.sha256
+            )),
+            (false, Some(a)) => out.push(a.labels),
+        }
+    }
+    problems.extend(
+        by_id
+            .keys()
+            .map(|id| format!("{id}: adjudicated, but not read twice")),
+    );
+    if !problems.is_empty() {
+        return Err(DatasetError::Unpaired {
+            count: problems.len(),
+            first: problems
+                .into_iter()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        });
+    }
+    Ok(out)
 }
 
 /// The corpus file a document symbol comes from, under the shared corpus root:
@@ -264,6 +395,89 @@ pub fn join_annotations(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ann(id: &str, sha: &str, labels: &[&str]) -> Annotation {
+        let json = serde_json::json!({"id": id, "sha256": sha, "labels": labels});
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn adjudication_decides_exactly_the_disagreements() {
+        let first = [ann("d#1", "aa", &["security"]), ann("d#2", "bb", &[])];
+        let pairs = pair_readings(
+            &first,
+            &[
+                ann("d#1", "aa", &["security"]),
+                ann("d#2", "bb", &["crime"]),
+            ],
+        )
+        .unwrap();
+        // The agreed paragraph keeps its labels, the disputed one takes the adjudication's.
+        let adjudicated = adjudicate(&pairs, &[ann("d#2", "bb", &["crime", "gender"])]).unwrap();
+        assert_eq!(adjudicated[0].names(), vec!["security"]);
+        assert_eq!(adjudicated[1].names(), vec!["crime", "gender"]);
+
+        let err = adjudicate(&pairs, &[ann("d#1", "aa", &[]), ann("d#7", "zz", &[])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("3 line(s)"), "{err}");
+        assert!(
+            err.contains("d#1: adjudicated, but the two readings agree"),
+            "{err}"
+        );
+        assert!(
+            err.contains("d#2: the readings differ and no adjudication"),
+            "{err}"
+        );
+        assert!(
+            err.contains("d#7: adjudicated, but not read twice"),
+            "{err}"
+        );
+        let other = adjudicate(&pairs, &[ann("d#2", "XX", &["crime"])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            other.contains("d#2: adjudication of another text"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn second_reading_pairs_by_id_and_refuses_other_texts_unknown_ids_and_repeats() {
+        let first = [
+            ann("d#1", "aa", &["security"]),
+            ann("d#2", "bb", &[]),
+            ann("d#3", "cc", &["gender", "human_rights"]),
+        ];
+        // Paired in the second reading's order, each with both readings' labels.
+        let pairs = pair_readings(
+            &first,
+            &[ann("d#3", "cc", &["gender"]), ann("d#1", "aa", &[])],
+        )
+        .unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].id, "d#3");
+        assert_eq!(pairs[0].first, first[2].labels);
+        assert_eq!(pairs[0].second.names(), vec!["gender"]);
+        assert_eq!(pairs[1].first.names(), vec!["security"]);
+        assert!(pairs[1].second.is_empty());
+
+        let err = pair_readings(
+            &first,
+            &[
+                ann("d#2", "XX", &[]),
+                ann("d#9", "zz", &[]),
+                ann("d#1", "aa", &[]),
+                ann("d#1", "aa", &["crime"]),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("3 line(s)"), "{err}");
+        assert!(err.contains("d#2: second reading of another text"), "{err}");
+        assert!(err.contains("d#9: not among the annotations"), "{err}");
+        assert!(err.contains("d#1: read twice"), "{err}");
+    }
 
     #[test]
     fn gold_lines_parse_and_bad_lines_are_reported_not_fatal() {

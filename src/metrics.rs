@@ -2,7 +2,9 @@
 //!
 //! Takes gold [`LabelSet`]s, predicted `LabelSet`s and (optionally) predicted probabilities,
 //! gives a [`Report`]: per-frame precision, recall, F1 and support; micro and macro F1;
-//! subset accuracy; Hamming loss; and per-frame expected calibration error. Kept apart from
+//! subset accuracy; Hamming loss; and per-frame expected calibration error. For two human
+//! readings of the same paragraphs it gives their [`Agreement`] (per-frame F1 and Cohen's
+//! kappa), the ceiling a classifier's scores against one reader are read against. Kept apart from
 //! the classifier so that every method (trained head, lexicon, zero-shot) is scored by the
 //! same code.
 
@@ -118,6 +120,86 @@ pub fn evaluate(
         hamming_loss: ratio(wrong_bits, n * Frame::ALL.len()),
         per_frame,
     }
+}
+
+/// How two readings of the same paragraphs agree on one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FrameAgreement {
+    /// Paragraphs both readings give the frame.
+    pub both: usize,
+    pub first_only: usize,
+    pub second_only: usize,
+    pub neither: usize,
+    /// F1 of one reading scored against the other (symmetric: swapping the readings swaps
+    /// precision and recall), the figure a classifier's F1 against the first reading is
+    /// compared with. 0 when neither reading uses the frame.
+    pub f1: f64,
+    /// Cohen's kappa: agreement beyond what the two readings' base rates give by chance.
+    /// `None` when chance agreement is already complete (both readings constant).
+    pub kappa: Option<f64>,
+}
+
+/// Inter-annotator agreement of two readings of the same paragraphs, per frame and overall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agreement {
+    pub n: usize,
+    pub per_frame: BTreeMap<&'static str, FrameAgreement>,
+    /// Mean of the four frames' F1: the ceiling against which a classifier's macro-F1 on
+    /// labels made by one reader can be read.
+    pub macro_f1: f64,
+    /// Share of paragraphs whose two label sets are identical.
+    pub exact_match: f64,
+}
+
+/// Agreement of `second` with `first`, paragraph by paragraph.
+pub fn agreement(first: &[LabelSet], second: &[LabelSet]) -> Agreement {
+    assert_eq!(
+        first.len(),
+        second.len(),
+        "one second reading per paragraph"
+    );
+    let n = first.len();
+    let mut per_frame = BTreeMap::new();
+    for frame in Frame::ALL {
+        let mut a = FrameAgreement::default();
+        for (x, y) in first.iter().zip(second) {
+            match (x.contains(frame), y.contains(frame)) {
+                (true, true) => a.both += 1,
+                (true, false) => a.first_only += 1,
+                (false, true) => a.second_only += 1,
+                (false, false) => a.neither += 1,
+            }
+        }
+        let disagree = a.first_only + a.second_only;
+        a.f1 = if a.both == 0 {
+            0.0
+        } else {
+            2.0 * a.both as f64 / (2 * a.both + disagree) as f64
+        };
+        a.kappa = cohen_kappa(a.both, a.first_only, a.second_only, a.neither);
+        per_frame.insert(frame.name(), a);
+    }
+    let macro_f1 = per_frame.values().map(|a| a.f1).sum::<f64>() / Frame::ALL.len() as f64;
+    let same = first.iter().zip(second).filter(|(x, y)| x == y).count();
+    Agreement {
+        n,
+        per_frame,
+        macro_f1,
+        exact_match: if n == 0 { 0.0 } else { same as f64 / n as f64 },
+    }
+}
+
+/// Cohen's kappa of a 2x2 table of two raters' binary decisions.
+fn cohen_kappa(both: usize, first_only: usize, second_only: usize, neither: usize) -> Option<f64> {
+    let n = (both + first_only + second_only + neither) as f64;
+    if n == 0.0 {
+        return None;
+    }
+    let observed = (both + neither) as f64 / n;
+    let p1 = (both + first_only) as f64 / n;
+    let p2 = (both + second_only) as f64 / n;
+    let chance = p1 * p2 + (1.0 - p1) * (1.0 - p2);
+    (chance < 1.0).then(|| (observed - chance) / (1.0 - chance))
 }
 
 /// ECE: the bin-size-weighted mean of |mean predicted probability - observed frequency|
@@ -240,6 +322,54 @@ impl Confusions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agreement_counts_f1_and_kappa_per_frame() {
+        // security: both 2, first only 1, second only 0, neither 1.
+        let first = [
+            set(&["security"]),
+            set(&["security", "gender"]),
+            set(&["security"]),
+            set(&[]),
+        ];
+        let second = [
+            set(&["security"]),
+            set(&["security", "gender"]),
+            set(&[]),
+            set(&[]),
+        ];
+        let a = agreement(&first, &second);
+        assert_eq!(a.n, 4);
+        let s = a.per_frame["security"];
+        assert_eq!(
+            (s.both, s.first_only, s.second_only, s.neither),
+            (2, 1, 0, 1)
+        );
+        assert!((s.f1 - 0.8).abs() < 1e-12); // 2*2 / (2*2 + 1)
+                                             // Observed 3/4; chance 3/4*1/2 + 1/4*1/2 = 1/2; kappa (0.75 - 0.5) / 0.5.
+        assert!((s.kappa.unwrap() - 0.5).abs() < 1e-12);
+        // gender agrees perfectly: F1 1 and kappa 1.
+        assert_eq!(a.per_frame["gender"].f1, 1.0);
+        assert_eq!(a.per_frame["gender"].kappa, Some(1.0));
+        // crime is used by neither: F1 0 (as macro-F1 counts an absent frame) and kappa
+        // undefined, not a perfect 1.
+        assert_eq!(a.per_frame["crime"].f1, 0.0);
+        assert_eq!(a.per_frame["crime"].kappa, None);
+        assert!((a.macro_f1 - (0.8 + 1.0) / 4.0).abs() < 1e-12);
+        assert_eq!(a.exact_match, 0.75);
+        // F1 between readings is what `evaluate` gives scoring one against the other.
+        let r = evaluate(&first, &second, None);
+        assert!((r.per_frame["security"].f1 - s.f1).abs() < 1e-12);
+        assert!((r.macro_f1 - a.macro_f1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn kappa_is_zero_at_chance_and_negative_below_it() {
+        // Independent raters at 50%: observed agreement equals chance.
+        assert_eq!(cohen_kappa(1, 1, 1, 1), Some(0.0));
+        // Always disagreeing.
+        assert_eq!(cohen_kappa(0, 2, 2, 0), Some(-1.0));
+    }
 
     #[test]
     fn confusions_count_where_errors_go() {

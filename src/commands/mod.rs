@@ -7,6 +7,7 @@ use crate::cli::Command;
 use crate::settings::Settings;
 use std::process::ExitCode;
 
+pub mod agreement;
 pub mod analyze;
 pub mod embed;
 pub mod ensemble;
@@ -67,6 +68,7 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CommandEr
         Command::Embed(args) => embed::run(args, settings),
         Command::Segment(args) => segment::run(args, settings),
         Command::Eval(args) => eval::run(args, settings),
+        Command::Agreement(args) => agreement::run(args, settings),
         Command::Analyze(args) => analyze::run(args, settings),
         Command::Merge(args) => analyze::merge(args, settings),
         Command::Label(args) => label::run(args, settings),
