@@ -186,6 +186,18 @@ pub fn read_annotation_file(path: &Path) -> Result<Vec<Annotation>, DatasetError
     Ok(items)
 }
 
+/// How many problems there are and the first 20 of them, one per line, for an error that
+/// lists what to fix without flooding the terminal.
+fn listed(problems: Vec<String>) -> (usize, String) {
+    let count = problems.len();
+    let first = problems
+        .into_iter()
+        .take(20)
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    (count, first)
+}
+
 /// One paragraph read twice: its id and the labels of the first and the second reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwoReadings {
@@ -229,14 +241,8 @@ pub fn pair_readings(
         }
     }
     if !problems.is_empty() {
-        return Err(DatasetError::Unpaired {
-            count: problems.len(),
-            first: problems
-                .into_iter()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n  "),
-        });
+        let (count, first) = listed(problems);
+        return Err(DatasetError::Unpaired { count, first });
     }
     Ok(out)
 }
@@ -281,14 +287,8 @@ pub fn adjudicate(
             .map(|id| format!("{id}: adjudicated, but not read twice")),
     );
     if !problems.is_empty() {
-        return Err(DatasetError::Unpaired {
-            count: problems.len(),
-            first: problems
-                .into_iter()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n  "),
-        });
+        let (count, first) = listed(problems);
+        return Err(DatasetError::Unpaired { count, first });
     }
     Ok(out)
 }
@@ -380,14 +380,8 @@ pub fn join_annotations(
         }
     }
     if !problems.is_empty() {
-        return Err(DatasetError::Unresolved {
-            count: problems.len(),
-            first: problems
-                .into_iter()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n  "),
-        });
+        let (count, first) = listed(problems);
+        return Err(DatasetError::Unresolved { count, first });
     }
     Ok(out)
 }

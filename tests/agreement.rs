@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-
 /// The cross-validations whose out-of-fold labels the committed agreement file compares
 /// with the readings: the default (BitFit MPNet), the fully fine-tuned MPNet, and the
 /// frozen MiniLM head.
@@ -71,6 +69,21 @@ fn committed_agreement_is_what_the_two_readings_give() {
     );
 }
 
+/// Runs frameshift on the repository's data with `args`, which must fail; gives its stderr.
+fn refused(args: &[&std::ffi::OsStr]) -> String {
+    let out = assert_cmd::Command::cargo_bin("frameshift")
+        .unwrap()
+        .env("FRAMESHIFT_HOME", common::repo_root())
+        .arg("-q")
+        .args(args)
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
 fn agreement_refuses_a_second_reading_that_does_not_pair_with_the_annotations() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,17 +95,7 @@ fn agreement_refuses_a_second_reading_that_does_not_pair_with_the_annotations() 
     row["sha256"] = "0".repeat(64).into();
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, format!("{row}\n")).unwrap();
-    let out = assert_cmd::Command::cargo_bin("frameshift")
-        .unwrap()
-        .env("FRAMESHIFT_HOME", &root)
-        .args(["-q", "agreement"])
-        .arg(Path::new(&bad))
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8_lossy(&out);
+    let err = refused(&["agreement".as_ref(), bad.as_os_str()]);
     assert!(err.contains("second reading of another text"), "{err}");
 
     // A classifier cross-validated on other annotations has no out-of-fold row for the
@@ -103,16 +106,10 @@ fn agreement_refuses_a_second_reading_that_does_not_pair_with_the_annotations() 
         "{\"id\":\"elsewhere#p1\",\"fold\":0,\"split\":\"test\",\"gold\":[],\"predicted\":[]}\n",
     )
     .unwrap();
-    let out = assert_cmd::Command::cargo_bin("frameshift")
-        .unwrap()
-        .env("FRAMESHIFT_HOME", &root)
-        .args(["-q", "agreement", "--classifier"])
-        .arg(&scores)
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8_lossy(&out);
+    let err = refused(&[
+        "agreement".as_ref(),
+        "--classifier".as_ref(),
+        scores.as_os_str(),
+    ]);
     assert!(err.contains("no out-of-fold prediction"), "{err}");
 }
