@@ -60,6 +60,27 @@ fn committed_agreement_is_what_the_two_readings_give() {
     for row in now["classifiers"].as_array().unwrap() {
         assert!(row["vs_adjudicated"]["macro_f1"].is_number(), "{row}");
     }
+    // By kind of document: resolution and speech paragraphs partition the sample, so each
+    // frame's four counts add up to the pooled ones (205 resolution paragraphs and 95
+    // speech paragraphs, as the sampling script drew them).
+    let kinds = &now["by_kind"];
+    assert_eq!(kinds["resolution"]["readers"]["n"], 205);
+    assert_eq!(kinds["speech"]["readers"]["n"], 95);
+    for frame in ["security", "crime", "human_rights", "gender"] {
+        for count in ["both", "first_only", "second_only", "neither"] {
+            let of = |v: &serde_json::Value| v["readers"]["per_frame"][frame][count].as_u64();
+            assert_eq!(
+                of(&kinds["resolution"]).unwrap() + of(&kinds["speech"]).unwrap(),
+                of(&now).unwrap(),
+                "{frame} {count}"
+            );
+        }
+    }
+    for kind in ["resolution", "speech"] {
+        let rows = kinds[kind]["classifiers"].as_array().unwrap();
+        assert_eq!(rows.len(), CLASSIFIERS.len(), "{kind}");
+        assert!(kinds[kind]["first_vs_adjudicated"]["macro_f1"].is_number());
+    }
 
     let md = agreement("markdown").success().get_output().stdout.clone();
     assert_eq!(
