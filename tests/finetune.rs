@@ -243,6 +243,77 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     assert_eq!(manifest["name"], "minilm-bitfit");
     assert_eq!(manifest["options"]["scope"], "bias");
     assert_eq!(manifest["options"]["lr_encoder"], 5e-4);
+    let trained =
+        candle_core::safetensors::load(dir.join("trained.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert!(trained.len() >= 6 * 8, "{} trained tensors", trained.len());
+    for name in trained.keys() {
+        assert!(
+            Scope::Bias.trains(name),
+            "{name} is not a bias or layer norm"
+        );
+    }
+    delta_dir_rebuilds_from_the_base(tmp.path(), &dir, 200_000);
+}
+
+/// `train --finetune --lora` saves BitFit's tensors and the adapters of every query and
+/// value matrix; rebuilt from the base (adapters merged), the model is the hashed one and
+/// labels as the original, and changed adapters are refused.
+#[test]
+fn lora_dir_holds_the_adapters_and_rebuilds_from_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 25);
+    let dir = tmp.path().join("lora");
+    train_with(&annotations, &dir, &["--lora"]);
+    let manifest = manifest_of(&dir);
+    assert_eq!(manifest["name"], "minilm-lora");
+    assert_eq!(manifest["options"]["scope"], "lora");
+    assert_eq!(manifest["options"]["lora"]["rank"], 8);
+    assert_eq!(manifest["options"]["lora"]["alpha"], 16.0);
+    let trained =
+        candle_core::safetensors::load(dir.join("trained.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let adapters: Vec<&String> = trained.keys().filter(|n| n.contains(".lora_")).collect();
+    // MiniLM: 6 layers x (query, value) x (A, B).
+    assert_eq!(adapters.len(), 24, "{adapters:?}");
+    for layer in 0..6 {
+        for m in ["query", "value"] {
+            let a = &trained[&format!("encoder.layer.{layer}.attention.self.{m}.lora_A")];
+            assert_eq!(a.dims(), [8, 384]);
+        }
+    }
+    for name in trained.keys().filter(|n| !n.contains(".lora_")) {
+        assert!(Scope::Lora.trains(name), "{name} saved");
+    }
+    // The rebuilt model has the adapters merged: its query matrices are not the base's.
+    delta_dir_rebuilds_from_the_base(tmp.path(), &dir, 600_000);
+    let base = candle_core::safetensors::load(
+        common::minilm().dir.join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let rebuilt = candle_core::safetensors::load(
+        tmp.path().join("clone/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert!(!rebuilt.keys().any(|n| n.contains(".lora_")));
+    let values = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let query = "encoder.layer.3.attention.self.query.weight";
+    let key = "encoder.layer.3.attention.self.key.weight";
+    assert_ne!(values(&rebuilt[query]), values(&base[query]), "not merged");
+    assert_eq!(values(&rebuilt[key]), values(&base[key]), "key changed");
+}
+
+/// A BitFit or LoRA directory `dir` just trained: its trained file is under `max_bytes`
+/// and readable, its model is not the base; a copy without the derived files (what a
+/// clone of the repository holds) is rebuilt from the base model on first use, as
+/// `tmp/clone`, to the hashed bytes, and labels exactly as the original; a changed trained
+/// file is refused.
+fn delta_dir_rebuilds_from_the_base(tmp: &Path, dir: &Path, max_bytes: u64) {
+    let manifest = manifest_of(dir);
     let trained_path = dir.join("trained.safetensors");
     // Readable like every other output (safetensors' own writer left them 0600).
     #[cfg(unix)]
@@ -255,24 +326,16 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
             & 0o777;
         assert_eq!(mode, 0o644, "{file}: mode {mode:o}");
     }
-    let trained = candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu).unwrap();
-    assert!(trained.len() >= 6 * 8, "{} trained tensors", trained.len());
-    for name in trained.keys() {
-        assert!(
-            Scope::Bias.trains(name),
-            "{name} is not a bias or layer norm"
-        );
-    }
     let size = std::fs::metadata(&trained_path).unwrap().len();
-    assert!(size < 200_000, "trained.safetensors is {size} bytes");
+    assert!(size < max_bytes, "trained.safetensors is {size} bytes");
     let base = common::minilm();
     assert_ne!(
         manifest["files"]["model.safetensors"],
         base.files["model.safetensors"].as_str(),
-        "the biases did not move"
+        "the trained tensors did not move"
     );
 
-    let text = tmp.path().join("speech.txt");
+    let text = tmp.join("speech.txt");
     std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
     let label = |model: &Path| {
         label_rows(
@@ -283,11 +346,11 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
                 .arg(&text),
         )
     };
-    let original = label(&dir);
+    let original = label(dir);
     assert_eq!(original.len(), 3, "one row per paragraph");
 
     // A clone holds the manifest, the head and the trained tensors only.
-    let clone = tmp.path().join("clone");
+    let clone = tmp.join("clone");
     std::fs::create_dir_all(&clone).unwrap();
     for file in BITFIT_FILES {
         std::fs::copy(dir.join(file), clone.join(file)).unwrap();
@@ -303,12 +366,13 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     }
 
     // Trained tensors that are not the ones the manifest hashed are refused.
-    let tampered = tmp.path().join("tampered");
+    let tampered = tmp.join("tampered");
     std::fs::create_dir_all(&tampered).unwrap();
     for file in ["manifest.json", "head.json"] {
         std::fs::copy(dir.join(file), tampered.join(file)).unwrap();
     }
-    let mut changed = trained.clone();
+    let mut changed =
+        candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu).unwrap();
     let (name, t) = changed
         .iter()
         .next()
@@ -329,7 +393,8 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     );
 }
 
-/// The files a clone of a BitFit directory holds (the rest is rebuilt from the base).
+/// The files a clone of a BitFit or LoRA directory holds (the rest is rebuilt from the
+/// base).
 const BITFIT_FILES: [&str; 3] = ["manifest.json", "head.json", "trained.safetensors"];
 
 /// `tmp/name`: a copy of the committed default classifier as a fresh clone holds it, not yet

@@ -32,6 +32,11 @@
 //!   rows of words the 2,000 annotated paragraphs never use exactly as pretrained.
 //! - Training sees each paragraph's first window (the model's `max_tokens`); inference
 //!   windows longer paragraphs as for any encoder ([`crate::embed`]).
+//! - **What is trained** ([`Scope`]): every tensor, only the biases and layer norms
+//!   (BitFit), or those plus low-rank adapters of the attention query and value matrices
+//!   (LoRA). The last two are small enough to commit beside the hash-pinned base model;
+//!   LoRA's adapters are merged into the base matrices in a fixed summation order
+//!   ([`merge_low_rank`]), so a rebuilt model has the same bits on every machine.
 
 use super::{best_threshold, grouped_folds, Frame, FrameHead, Head, LabelSet, Logistic};
 use super::{seeded_hash, Standardizer};
@@ -95,6 +100,23 @@ pub struct FinetuneOptions {
     /// manifests and results written before the option existed are reproduced as they were.
     #[serde(default, skip_serializing_if = "Scope::is_all")]
     pub scope: Scope,
+    /// The low-rank adapters of [`Scope::Lora`]; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraOptions>,
+}
+
+/// LoRA's shape: every adapted matrix `W` (out, in) runs as `W + (alpha / rank) B A` with
+/// `A` (rank, in) and `B` (out, rank) trained and `W` frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoraOptions {
+    pub rank: usize,
+    pub alpha: f64,
+}
+
+impl LoraOptions {
+    fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
 }
 
 /// Which encoder tensors fine-tuning trains (the head is always trained).
@@ -110,7 +132,19 @@ pub enum Scope {
     /// model's. The trained tensors are 0.1% of MiniLM (129 KB), so a model trained
     /// this way can be committed beside the hash-pinned base it applies to.
     Bias,
+    /// BitFit's tensors plus low-rank adapters on every attention query and value matrix
+    /// (LoRA: Hu et al., "LoRA: Low-Rank Adaptation of Large Language Models", ICLR 2022):
+    /// those matrices change, by a product of two thin trained matrices, so the encoder
+    /// can move further than biases allow while what is saved stays small (at rank 8,
+    /// 295 KB more than BitFit's tensors for MiniLM, 1.2 MB for MPNet). The adapters are
+    /// saved as `<matrix>.lora_A` and `<matrix>.lora_B` (B already multiplied by
+    /// alpha / rank) and merged into the base matrices by [`merge_low_rank`].
+    Lora,
 }
+
+/// Suffixes of the two adapter tensors saved for an adapted matrix `<prefix>.weight`.
+pub const LORA_A: &str = ".lora_A";
+pub const LORA_B: &str = ".lora_B";
 
 impl FinetuneOptions {
     /// BitFit's options: the defaults, with [`Scope::Bias`] and a 12x higher encoder
@@ -121,6 +155,22 @@ impl FinetuneOptions {
             lr_encoder: 5e-4,
             scope: Scope::Bias,
             ..FinetuneOptions::default()
+        }
+    }
+
+    /// LoRA's options: BitFit's, with rank-8 adapters (alpha 16) on the attention query and
+    /// value matrices, the setting of the LoRA authors' RoBERTa-base GLUE runs
+    /// (microsoft/LoRA, `examples/NLU/roberta_base_mnli.sh`: `--lora_r 8 --lora_alpha 16`,
+    /// learning rate 5e-4, the same as BitFit's here; adapters on the query and value
+    /// projections only). Fixed before any run and not tuned.
+    pub fn lora() -> Self {
+        FinetuneOptions {
+            scope: Scope::Lora,
+            lora: Some(LoraOptions {
+                rank: 8,
+                alpha: 16.0,
+            }),
+            ..FinetuneOptions::bitfit()
         }
     }
 }
@@ -135,7 +185,9 @@ impl Scope {
     pub fn trains(&self, name: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Bias => {
+            // The adapters are new tensors beside the checkpoint's, added by
+            // [`Trainable::add_lora`]; of the checkpoint's own, LoRA trains BitFit's.
+            Scope::Bias | Scope::Lora => {
                 name.ends_with(".bias")
                     || name.contains("LayerNorm")
                     || name == "encoder.relative_attention_bias.weight"
@@ -158,6 +210,7 @@ impl Default for FinetuneOptions {
             pos_weight_power: 0.5,
             seed: 20161220,
             scope: Scope::All,
+            lora: None,
         }
     }
 }
@@ -350,6 +403,11 @@ pub struct Trainable {
     frozen: BTreeMap<String, Tensor>,
     head_w: Var,
     head_b: Var,
+    /// LoRA's adapters by the prefix of the matrix they adapt: `A` (rank, in), `B`
+    /// (out, rank); empty unless [`Trainable::add_lora`] was called.
+    adapters: BTreeMap<String, (Var, Var)>,
+    /// alpha / rank of the adapters.
+    lora_scale: f64,
     device: Device,
 }
 
@@ -394,6 +452,8 @@ impl Trainable {
             frozen,
             head_w,
             head_b,
+            adapters: BTreeMap::new(),
+            lora_scale: 0.0,
             device: device.clone(),
         })
     }
@@ -427,11 +487,46 @@ impl Trainable {
         }
     }
 
-    /// Copies of the encoder tensors training changes, by checkpoint name.
+    /// Add LoRA adapters to every attention query and value matrix: `A` drawn uniformly
+    /// from +-1/sqrt(in) by a generator seeded with `seed` and the matrix's name (the
+    /// Kaiming-uniform start of the reference implementations), `B` zero, so training
+    /// starts from the model as it was.
+    pub fn add_lora(&mut self, lora: LoraOptions, seed: u64) -> Result<()> {
+        for layer in 0..self.arch.layers() {
+            let names = LayerNames::new(&self.arch, layer);
+            for prefix in [&names.q, &names.v] {
+                let (out, inp) = self.t(&format!("{prefix}.weight"))?.dims2()?;
+                let bound = 1.0 / (inp as f64).sqrt();
+                let mut rng = SplitMix(seeded_hash(seed, prefix));
+                let a: Vec<f32> = (0..lora.rank * inp)
+                    .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
+                    .collect();
+                let a = Tensor::from_vec(a, (lora.rank, inp), &self.device)?;
+                let b = Tensor::zeros((out, lora.rank), DType::F32, &self.device)?;
+                self.adapters.insert(
+                    prefix.clone(),
+                    (Var::from_tensor(&a)?, Var::from_tensor(&b)?),
+                );
+            }
+        }
+        self.lora_scale = lora.scale();
+        Ok(())
+    }
+
+    /// Copies of the encoder tensors training changes, by checkpoint name; with LoRA, also
+    /// each adapter as `<prefix>.lora_A` and `<prefix>.lora_B`, B multiplied by
+    /// alpha / rank so that [`merge_low_rank`] needs nothing else.
     pub fn trained_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         let mut out = BTreeMap::new();
         for (name, v) in &self.params {
             out.insert(name.clone(), v.as_tensor().copy()?);
+        }
+        for (prefix, (a, b)) in &self.adapters {
+            out.insert(format!("{prefix}{LORA_A}"), a.as_tensor().copy()?);
+            out.insert(
+                format!("{prefix}{LORA_B}"),
+                (b.as_tensor() * self.lora_scale)?,
+            );
         }
         Ok(out)
     }
@@ -446,10 +541,20 @@ impl Trainable {
     }
 
     /// `x` (rows, in) times the checkpoint's `prefix.weight` (out, in) transposed, plus bias.
+    /// With an adapter, `W x` becomes `W x + scale B (A x)`: the product is never formed
+    /// while training, only the thin path through the rank.
     fn linear(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let w = self.t(&format!("{prefix}.weight"))?;
         let b = self.t(&format!("{prefix}.bias"))?;
-        Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+        let y = x.matmul(&w.t()?)?;
+        let y = match self.adapters.get(prefix) {
+            Some((a, b)) => {
+                let low = x.matmul(&a.as_tensor().t()?)?.matmul(&b.as_tensor().t()?)?;
+                (y + (low * self.lora_scale)?)?
+            }
+            None => y,
+        };
+        Ok(y.broadcast_add(b)?)
     }
 
     /// Layer norm over the last dimension from differentiable primitives.
@@ -576,9 +681,12 @@ impl Trainable {
 
     /// The encoder's tensors under the checkpoint's names (trained and frozen alike), as
     /// copies: a `Var`'s storage is updated in place by every optimiser step.
+    /// Adapters are merged into their matrices by [`merge_low_rank`], as a saved model is
+    /// rebuilt, so the in-memory model and the saved one are the same bits.
     pub fn encoder_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         let mut out: BTreeMap<String, Tensor> = self.frozen.clone();
         out.extend(self.trained_tensors()?);
+        merge_adapters(&mut out)?;
         Ok(out)
     }
 
@@ -606,7 +714,10 @@ impl Trainable {
     }
 
     fn all_vars(&self) -> impl Iterator<Item = &Var> {
-        self.params.values().chain([&self.head_w, &self.head_b])
+        self.params
+            .values()
+            .chain(self.adapters.values().flat_map(|(a, b)| [a, b]))
+            .chain([&self.head_w, &self.head_b])
     }
 
     /// Probabilities (rows of 4) for `examples`, in order, `batch_rows` at a time.
@@ -625,6 +736,67 @@ impl Trainable {
         }
         Ok(out)
     }
+}
+
+/// `base + b a` for a matrix `base` (out, in) and its saved adapter `a` (rank, in), `b`
+/// (out, rank; already scaled), summed in f32 in a fixed order on the CPU, whatever device
+/// the tensors are on: the same inputs give the same bits on every machine, which is what
+/// lets a LoRA model's rebuilt `model.safetensors` be checked by its sha256 (a BLAS or GPU
+/// matmul may sum in another order).
+pub fn merge_low_rank(base: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (out, inp) = base.dims2()?;
+    let (rank, a_in) = a.dims2()?;
+    if b.dims2()? != (out, rank) || a_in != inp {
+        return Err(FinetuneError::Invalid(format!(
+            "adapter shapes {:?} and {:?} do not fit a {out}x{inp} matrix",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    let cpu = |t: &Tensor| -> Result<Vec<f32>> {
+        Ok(t.to_device(&Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    };
+    let (mut w, a, b) = (cpu(base)?, cpu(a)?, cpu(b)?);
+    for i in 0..out {
+        let row = &mut w[i * inp..(i + 1) * inp];
+        for k in 0..rank {
+            let bik = b[i * rank + k];
+            for (w, a) in row.iter_mut().zip(&a[k * inp..(k + 1) * inp]) {
+                *w += bik * a;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(w, (out, inp), base.device())?)
+}
+
+/// Replace every `<prefix>.lora_A` / `<prefix>.lora_B` pair in `tensors` by its merge into
+/// `<prefix>.weight` ([`merge_low_rank`]).
+pub fn merge_adapters(tensors: &mut BTreeMap<String, Tensor>) -> Result<()> {
+    let prefixes: Vec<String> = tensors
+        .keys()
+        .filter_map(|n| n.strip_suffix(LORA_A).map(str::to_string))
+        .collect();
+    for prefix in prefixes {
+        let a = tensors.remove(&format!("{prefix}{LORA_A}"));
+        let b = tensors.remove(&format!("{prefix}{LORA_B}"));
+        let weight = format!("{prefix}.weight");
+        let (Some(a), Some(b), Some(w)) = (a, b, tensors.get(&weight)) else {
+            return Err(FinetuneError::Invalid(format!(
+                "adapter of `{prefix}` without its {LORA_B} or the matrix `{weight}`"
+            )));
+        };
+        let merged = merge_low_rank(w, &a, &b)?;
+        tensors.insert(weight, merged);
+    }
+    if let Some(stray) = tensors.keys().find(|n| n.ends_with(LORA_B)) {
+        return Err(FinetuneError::Invalid(format!(
+            "`{stray}` without its {LORA_A}"
+        )));
+    }
+    Ok(())
 }
 
 /// Padded tensors for one step.
@@ -717,6 +889,11 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
+    /// Uniform in [0, 1), from the top 53 bits.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = (self.next() % (i as u64 + 1)) as usize;
@@ -744,6 +921,12 @@ pub fn finetune(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Finetuned> {
     model.restrict(opts.scope);
+    if opts.scope == Scope::Lora {
+        let lora = opts.lora.ok_or_else(|| {
+            FinetuneError::Invalid("LoRA fine-tuning without a rank and alpha".into())
+        })?;
+        model.add_lora(lora, opts.seed)?;
+    }
     let groups: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
     let folds = grouped_folds(&groups, opts.validation_folds.max(2), opts.seed);
     let (mut fit, mut val): (Vec<&Example>, Vec<&Example>) = (Vec::new(), Vec::new());
@@ -777,11 +960,18 @@ pub fn finetune(
     let warmup = ((total as f64 * opts.warmup_fraction).round() as usize).max(1);
 
     let is_matrix = |name: &str| name.ends_with(".weight") && !name.contains("LayerNorm");
+    // LoRA's adapters are matrices too, and decay like them (towards the base model).
     let decayed: Vec<Var> = model
         .params
         .iter()
         .filter(|(n, _)| is_matrix(n))
         .map(|(_, v)| v.clone())
+        .chain(
+            model
+                .adapters
+                .values()
+                .flat_map(|(a, b)| [a.clone(), b.clone()]),
+        )
         .collect();
     let plain: Vec<Var> = model
         .params
@@ -1202,6 +1392,115 @@ mod tests {
         }
         assert_eq!(change("embeddings.word_embeddings.weight"), 0.0);
         (before, after)
+    }
+
+    /// `base + b a`, computed by hand on a 2x3 matrix with rank-2 adapters.
+    #[test]
+    fn merge_low_rank_adds_the_product_of_the_adapters() {
+        let d = Device::Cpu;
+        let base = Tensor::new(&[[1f32, 2., 3.], [4., 5., 6.]], &d).unwrap();
+        let a = Tensor::new(&[[1f32, 0., 1.], [0., 2., 0.]], &d).unwrap(); // (2, 3)
+        let b = Tensor::new(&[[0.5f32, 1.], [0., -1.]], &d).unwrap(); // (2, 2)
+        let merged = merge_low_rank(&base, &a, &b).unwrap();
+        // b a = [[0.5, 2, 0.5], [0, -2, 0]]
+        assert_eq!(
+            merged.to_vec2::<f32>().unwrap(),
+            vec![vec![1.5, 4., 3.5], vec![4., 3., 6.]]
+        );
+        let wrong = Tensor::new(&[[1f32, 0.], [0., 2.]], &d).unwrap();
+        assert!(merge_low_rank(&base, &wrong, &b).is_err());
+        let mut tensors = BTreeMap::from([
+            ("m.weight".to_string(), base.clone()),
+            (format!("m{LORA_A}"), a),
+        ]);
+        assert!(merge_adapters(&mut tensors).is_err(), "A without B");
+    }
+
+    /// LoRA starts as the model it adapts (B is zero), trains the adapters and BitFit's
+    /// tensors, and the model it gives (adapters merged into the query and value matrices,
+    /// as a saved model is rebuilt) computes what the adapted forward pass computed.
+    #[test]
+    fn lora_starts_as_the_base_trains_adapters_and_merges_to_the_same_model() {
+        let (_, _, info) = tiny::parts(16);
+        let head = zero_head(info.dim);
+        let (plain, _) = tiny_trainable(&head);
+        let (mut adapted, _) = tiny_trainable(&head);
+        let lora = LoraOptions {
+            rank: 2,
+            alpha: 4.0,
+        };
+        adapted.add_lora(lora, 7).unwrap();
+        let (ids, mask) = two_rows();
+        let same = |x: &Trainable, y: &Trainable| {
+            let (p, q) = (x.embed(&ids, &mask).unwrap(), y.embed(&ids, &mask).unwrap());
+            (p - q)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert_eq!(
+            same(&plain, &adapted),
+            0.0,
+            "B = 0 must leave the model as it was"
+        );
+
+        let opts = FinetuneOptions {
+            scope: Scope::Lora,
+            lora: Some(lora),
+            ..toy_options()
+        };
+        let (model, _) = tiny_trainable(&head);
+        let done = finetune(model, &toy_examples(), &opts, &mut |_| {}).unwrap();
+        let best = &done.history[done.best_epoch - 1];
+        assert!(best.validation_loss < done.history[0].validation_loss * 0.8);
+        let delta = done.model.trained_tensors().unwrap();
+        let query = "encoder.layer.0.attention.self.query";
+        let value = "encoder.layer.1.attention.self.value";
+        for prefix in [query, value] {
+            let b = &delta[&format!("{prefix}{LORA_B}")];
+            let moved = b
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(moved > 0.0, "{prefix}'s adapter did not train");
+        }
+        assert!(!delta.contains_key("encoder.layer.0.attention.self.key.lora_A"));
+        for name in delta.keys() {
+            let adapter = name.ends_with(LORA_A) || name.ends_with(LORA_B);
+            assert!(adapter || Scope::Lora.trains(name), "{name} saved");
+        }
+        let (before, _) = tiny_trainable(&head);
+        let before = before.encoder_tensors().unwrap();
+        let after = done.model.encoder_tensors().unwrap();
+        assert!(
+            !after.keys().any(|n| n.contains(".lora_")),
+            "adapters left unmerged"
+        );
+        let changed = |n: &str| {
+            before[n].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                != after[n].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert!(
+            changed(&format!("{query}.weight")),
+            "query matrix not adapted"
+        );
+        assert!(!changed("encoder.layer.0.attention.self.key.weight"));
+        assert!(!changed("encoder.layer.0.intermediate.dense.weight"));
+
+        // The merged tensors as a fresh model: the same embeddings as the adapted one.
+        let shape = done.model.arch().clone();
+        let merged: HashMap<String, Tensor> = after.into_iter().collect();
+        let rebuilt =
+            Trainable::new(shape, merged, &done.model.head().unwrap(), &Device::Cpu).unwrap();
+        let diff = same(&done.model, &rebuilt);
+        assert!(diff < 1e-5, "merged model differs by {diff}");
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
                      model {name}; run it with --model {}",
                     name.strip_suffix("-finetuned")
                         .or_else(|| name.strip_suffix("-bitfit"))
+                        .or_else(|| name.strip_suffix("-lora"))
                         .unwrap_or("minilm")
                 )));
             }

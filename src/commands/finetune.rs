@@ -21,8 +21,8 @@ use super::eval::{test_score_rows, write_scores, ScoreRow};
 use super::train::{load_training_data, TrainingData};
 use super::{load_encoder, progress_bar, write_json, CommandError, LoadedEncoder};
 use crate::classify::finetune::{
-    finetune, Example, FinetuneError, FinetuneOptions, Finetuned, LinearHead, Progress, Scope,
-    Trainable,
+    finetune, merge_adapters, Example, FinetuneError, FinetuneOptions, Finetuned, LinearHead,
+    Progress, Scope, Trainable, LORA_A, LORA_B,
 };
 use crate::classify::{
     grouped_folds, head_features, train_head, DataRef, EncoderRef, FrameScores, HeadFile, LabelSet,
@@ -72,9 +72,11 @@ pub struct Manifest {
 
 pub const MANIFEST: &str = "manifest.json";
 
-/// Options from the command line.
-fn options(epochs: Option<usize>, bitfit: bool) -> FinetuneOptions {
-    let mut opts = if bitfit {
+/// Options from the command line (clap keeps `--bitfit` and `--lora` apart).
+fn options(epochs: Option<usize>, bitfit: bool, lora: bool) -> FinetuneOptions {
+    let mut opts = if lora {
+        FinetuneOptions::lora()
+    } else if bitfit {
         FinetuneOptions::bitfit()
     } else {
         FinetuneOptions::default()
@@ -211,36 +213,40 @@ fn prepare(
     encoder: &crate::cli::EncoderArgs,
     data: &crate::cli::DataArgs,
     epochs: Option<usize>,
-    bitfit: bool,
+    (bitfit, lora): (bool, bool),
     settings: &Settings,
 ) -> Result<(LoadedEncoder, TrainingData, Vec<Example>, FinetuneOptions), CommandError> {
     let base = load_encoder(encoder, settings)?;
     let data = load_training_data(data, &base, encoder, settings)?;
     let all = examples(&data, &base)?;
-    Ok((base, data, all, options(epochs, bitfit)))
+    Ok((base, data, all, options(epochs, bitfit, lora)))
 }
 
-/// The name a fine-tuned model goes by (`minilm-finetuned`, `minilm-bitfit`).
+/// The name a fine-tuned model goes by (`minilm-finetuned`, `minilm-bitfit`,
+/// `minilm-lora`).
 fn finetuned_name(base: &LoadedEncoder, scope: Scope) -> String {
     let suffix = match scope {
         Scope::All => "finetuned",
         Scope::Bias => "bitfit",
+        Scope::Lora => "lora",
     };
     format!("{}-{suffix}", base.model.spec.name)
 }
 
-/// The file of a BitFit model directory that holds the trained tensors; the full
+/// The file of a BitFit or LoRA model directory that holds the trained tensors; the full
 /// `model.safetensors` is rebuilt from the base model and them by [`materialise`].
 pub const TRAINED: &str = "trained.safetensors";
 
 /// The files of a model directory that are derived from the base model: what
-/// [`materialise`] writes for a BitFit directory (and not committed).
+/// [`materialise`] writes for a BitFit or LoRA directory (and not committed).
 const DERIVED: [&str; 3] = ["model.safetensors", "config.json", "tokenizer.json"];
 
-/// Write a BitFit directory's `model.safetensors` (the base checkpoint's tensors with the
-/// trained ones put in their place), `config.json` and `tokenizer.json` from the base
-/// model in `base_dir`. Deterministic: the same base and trained tensors give the same
-/// bytes on every machine (no arithmetic, and safetensors orders tensors by dtype and
+/// Write a BitFit or LoRA directory's `model.safetensors` (the base checkpoint's tensors
+/// with the trained ones put in their place, and LoRA's adapters merged into their
+/// matrices), `config.json` and `tokenizer.json` from the base model in `base_dir`.
+/// Deterministic: the same base and trained tensors give the same bytes on every machine
+/// (BitFit's tensors are copied; LoRA's merge sums in a fixed order,
+/// [`crate::classify::finetune::merge_low_rank`]; safetensors orders tensors by dtype and
 /// name), so the manifest's sha256 of `model.safetensors` checks the result.
 fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
     let fail = |path: &Path, e: candle_core::Error| {
@@ -252,6 +258,9 @@ fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
     let trained_path = dir.join(TRAINED);
     let trained = candle_core::safetensors::load(&trained_path, &candle_core::Device::Cpu)
         .map_err(|e| fail(&trained_path, e))?;
+    let (adapters, trained): (HashMap<_, _>, HashMap<_, _>) = trained
+        .into_iter()
+        .partition(|(name, _)| name.ends_with(LORA_A) || name.ends_with(LORA_B));
     for (name, t) in trained {
         match tensors.get(&name) {
             Some(old) if old.shape() == t.shape() && old.dtype() == t.dtype() => {
@@ -265,6 +274,13 @@ fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
                 )))
             }
         }
+    }
+    if !adapters.is_empty() {
+        let mut merged: BTreeMap<String, Tensor> = tensors.into_iter().collect();
+        merged.extend(adapters);
+        merge_adapters(&mut merged)
+            .map_err(|e| CommandError::Input(format!("{}: {e}", trained_path.display())))?;
+        tensors = merged.into_iter().collect();
     }
     // Each file appears whole or not at all (written aside, then renamed; the aside name is
     // the process's, as two commands started together on a fresh clone may both rebuild).
@@ -288,7 +304,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         &args.encoder,
         &args.data,
         args.epochs,
-        args.bitfit,
+        (args.bitfit, args.lora),
         settings,
     )?;
     let rows: Vec<usize> = (0..all.len()).collect();
@@ -313,7 +329,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         }
         // Only the trained tensors are the model's own; the rest is rebuilt from the base
         // by the same function that rebuilds it on a user's machine.
-        Scope::Bias => {
+        Scope::Bias | Scope::Lora => {
             let trained: HashMap<String, Tensor> =
                 tuned.model.trained_tensors()?.into_iter().collect();
             super::save_safetensors(&trained, &dir.join(TRAINED))?;
@@ -398,11 +414,11 @@ pub fn resolve_dir(
     base_weights: Option<PathBuf>,
 ) -> Result<crate::weights::ResolvedModel, CommandError> {
     let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
-    // A BitFit model is its base plus the trained tensors, so the base must be at hand and
-    // be the one it was trained from even when the rebuilt files are already there: the
-    // model works (or fails for want of the base, saying how to fetch it) the same way on
-    // a fresh clone and on a machine that rebuilt it before.
-    if manifest.options.scope == Scope::Bias {
+    // A BitFit or LoRA model is its base plus the trained tensors, so the base must be at
+    // hand and be the one it was trained from even when the rebuilt files are already
+    // there: the model works (or fails for want of the base, saying how to fetch it) the
+    // same way on a fresh clone and on a machine that rebuilt it before.
+    if manifest.options.scope != Scope::All {
         let registry = crate::weights::Registry::load(home)?;
         let spec = registry.get(Some(&manifest.base.model))?;
         let base = crate::weights::resolve(
@@ -470,7 +486,7 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         &args.encoder,
         &args.data,
         args.epochs,
-        args.bitfit,
+        (args.bitfit, args.lora),
         settings,
     )?;
     let mut cv = TrainOptions::default();
@@ -546,6 +562,9 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         "folds": cv.folds,
         "seed": cv.seed,
         "finetune_options": opts,
+        // Where the training ran: kernels sum in another order on a GPU, so the same run
+        // gives other bits there (README, "Fine-tuned MiniLM").
+        "device": crate::device::name(&base.device),
         "protocol": "grouped k-fold by document; in each fold: linear probe on frozen embeddings of the training folds, then encoder + head fine-tuned on them with early stopping and thresholds on a grouped validation split of the training folds; held-out fold embedded through the ordinary windowed path",
         "macro_f1": report.macro_f1,
         "micro_f1": report.micro_f1,
@@ -577,14 +596,20 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
         opts.validation_folds,
         opts.pos_weight_power,
         match opts.scope {
-            Scope::All => "",
-            Scope::Bias => " Trained: the biases and layer norms of the encoder (BitFit) and the head; weight matrices frozen.",
+            Scope::All => String::new(),
+            Scope::Bias => " Trained: the biases and layer norms of the encoder (BitFit) and the head; weight matrices frozen.".to_string(),
+            Scope::Lora => format!(
+                " Trained: the biases and layer norms of the encoder, rank-{} adapters (alpha {}) on its attention query and value matrices (LoRA), and the head; the other weight matrices frozen.",
+                opts.lora.map_or(0, |l| l.rank),
+                opts.lora.map_or(0.0, |l| l.alpha)
+            ),
         },
         report.to_markdown(&format!(
             "{} {}",
             match opts.scope {
                 Scope::All => "fine-tuned",
                 Scope::Bias => "BitFit",
+                Scope::Lora => "LoRA",
             },
             base.model.spec.name
         )),
