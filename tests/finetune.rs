@@ -234,18 +234,10 @@ fn finetune_writes_a_model_dir_that_loads_like_any_model_and_reproduces() {
 #[test]
 fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
     let tmp = tempfile::tempdir().unwrap();
-    let annotations = tmp.path().join("annotations");
-    std::fs::create_dir_all(&annotations).unwrap();
-    annotation_subset(&annotations, 25);
-    let dir = tmp.path().join("bitfit");
-    train_with(&annotations, &dir, &["--bitfit"]);
-    let manifest = manifest_of(&dir);
+    let (dir, manifest, trained) = train_subset(tmp.path(), "--bitfit");
     assert_eq!(manifest["name"], "minilm-bitfit");
     assert_eq!(manifest["options"]["scope"], "bias");
     assert_eq!(manifest["options"]["lr_encoder"], 5e-4);
-    let trained =
-        candle_core::safetensors::load(dir.join("trained.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
     assert!(trained.len() >= 6 * 8, "{} trained tensors", trained.len());
     for name in trained.keys() {
         assert!(
@@ -262,19 +254,11 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
 #[test]
 fn lora_dir_holds_the_adapters_and_rebuilds_from_the_base() {
     let tmp = tempfile::tempdir().unwrap();
-    let annotations = tmp.path().join("annotations");
-    std::fs::create_dir_all(&annotations).unwrap();
-    annotation_subset(&annotations, 25);
-    let dir = tmp.path().join("lora");
-    train_with(&annotations, &dir, &["--lora"]);
-    let manifest = manifest_of(&dir);
+    let (dir, manifest, trained) = train_subset(tmp.path(), "--lora");
     assert_eq!(manifest["name"], "minilm-lora");
     assert_eq!(manifest["options"]["scope"], "lora");
     assert_eq!(manifest["options"]["lora"]["rank"], 8);
     assert_eq!(manifest["options"]["lora"]["alpha"], 16.0);
-    let trained =
-        candle_core::safetensors::load(dir.join("trained.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
     let adapters: Vec<&String> = trained.keys().filter(|n| n.contains(".lora_")).collect();
     // MiniLM: 6 layers x (query, value) x (A, B).
     assert_eq!(adapters.len(), 24, "{adapters:?}");
@@ -305,6 +289,27 @@ fn lora_dir_holds_the_adapters_and_rebuilds_from_the_base() {
     let key = "encoder.layer.3.attention.self.key.weight";
     assert_ne!(values(&rebuilt[query]), values(&base[query]), "not merged");
     assert_eq!(values(&rebuilt[key]), values(&base[key]), "key changed");
+}
+
+/// One epoch of `train --finetune FLAG` on every 25th annotation, into `tmp/model`: the
+/// directory, its manifest and its `trained.safetensors`.
+fn train_subset(
+    tmp: &Path,
+    flag: &str,
+) -> (
+    std::path::PathBuf,
+    serde_json::Value,
+    std::collections::HashMap<String, candle_core::Tensor>,
+) {
+    let annotations = tmp.join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 25);
+    let dir = tmp.join("model");
+    train_with(&annotations, &dir, &[flag]);
+    let trained =
+        candle_core::safetensors::load(dir.join("trained.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    (dir.clone(), manifest_of(&dir), trained)
 }
 
 /// A BitFit or LoRA directory `dir` just trained: its trained file is under `max_bytes`

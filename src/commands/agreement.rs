@@ -270,19 +270,12 @@ fn predictions_for(path: &Path, pairs: &[TwoReadings]) -> Result<Vec<LabelSet>, 
         .collect()
 }
 
-fn markdown(
-    second: &Path,
-    readers: &Agreement,
-    adjudicated: Option<&Adjudicated>,
-    rows: &[ClassifierRow],
-    by_kind: &BTreeMap<&'static str, KindFigures>,
-) -> String {
-    let mut s = format!(
-        "### Two readings of the same {} paragraphs ({})\n\n\
-         | frame | both | first only | second only | neither | F1 | kappa |\n\
+/// The readings' per-frame counts, F1 and kappa, and their macro-F1 and exact-match
+/// share, ending without a newline after the last sentence.
+fn readers_table(s: &mut String, readers: &Agreement) {
+    s.push_str(
+        "| frame | both | first only | second only | neither | F1 | kappa |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
-        readers.n,
-        second.display()
     );
     for (frame, a) in &readers.per_frame {
         let kappa = a.kappa.map_or("-".to_string(), |k| format!("{k:.3}"));
@@ -293,10 +286,26 @@ fn markdown(
     }
     s.push_str(&format!(
         "\nmacro-F1 between the readings **{:.3}**; identical label sets on {:.1}% of the \
-         paragraphs.\n",
+         paragraphs.",
         readers.macro_f1,
         100.0 * readers.exact_match
     ));
+}
+
+fn markdown(
+    second: &Path,
+    readers: &Agreement,
+    adjudicated: Option<&Adjudicated>,
+    rows: &[ClassifierRow],
+    by_kind: &BTreeMap<&'static str, KindFigures>,
+) -> String {
+    let mut s = format!(
+        "### Two readings of the same {} paragraphs ({})\n\n",
+        readers.n,
+        second.display()
+    );
+    readers_table(&mut s, readers);
+    s.push('\n');
     let header = |s: &mut String, first_column: &str| {
         s.push_str(&format!("| {first_column} | against |"));
         for f in Frame::ALL {
@@ -339,24 +348,11 @@ fn markdown(
     }
     for (kind, k) in by_kind {
         s.push_str(&format!(
-            "\n### {kind} paragraphs only ({} of the {})\n\n\
-             | frame | both | first only | second only | neither | F1 | kappa |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
+            "\n### {kind} paragraphs only ({} of the {})\n\n",
             k.readers.n, readers.n
         ));
-        for (frame, a) in &k.readers.per_frame {
-            let kappa = a.kappa.map_or("-".to_string(), |k| format!("{k:.3}"));
-            s.push_str(&format!(
-                "| {frame} | {} | {} | {} | {} | {:.3} | {kappa} |\n",
-                a.both, a.first_only, a.second_only, a.neither, a.f1
-            ));
-        }
-        s.push_str(&format!(
-            "\nmacro-F1 between the readings **{:.3}**; identical label sets on {:.1}% of the \
-             paragraphs. F1 (a frame no paragraph of this kind carries counts 0):\n\n",
-            k.readers.macro_f1,
-            100.0 * k.readers.exact_match
-        ));
+        readers_table(&mut s, &k.readers);
+        s.push_str(" F1 (a frame no paragraph of this kind carries counts 0):\n\n");
         header(&mut s, "who");
         if let (Some(first), Some(second)) = (&k.first_vs_adjudicated, &k.second_vs_adjudicated) {
             row(&mut s, "first reading", "adjudicated", first);
