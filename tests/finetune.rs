@@ -250,7 +250,7 @@ fn bitfit_dir_holds_only_the_trained_tensors_and_rebuilds_from_the_base() {
 
 /// `train --finetune --lora` saves BitFit's tensors and the adapters of every query and
 /// value matrix; rebuilt from the base (adapters merged), the model is the hashed one and
-/// labels as the original, and changed adapters are refused.
+/// labels as the original, and a changed trained file is refused.
 #[test]
 fn lora_dir_holds_the_adapters_and_rebuilds_from_the_base() {
     let tmp = tempfile::tempdir().unwrap();

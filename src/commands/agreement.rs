@@ -16,6 +16,7 @@
 use super::CommandError;
 use crate::classify::{Frame, LabelSet};
 use crate::cli::{AgreementArgs, ReportFormat};
+use crate::corpus::DocKind;
 use crate::dataset::{
     adjudicate, pair_readings, read_annotation_file, read_annotations, TwoReadings,
 };
@@ -26,7 +27,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// One classifier's F1 against one reading.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 struct Versus {
     macro_f1: f64,
     f1: BTreeMap<&'static str, f64>,
@@ -97,12 +98,13 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
         Some(path) => {
             let lines = read_annotation_file(path)?;
             let labels = adjudicate(&pairs, &lines)?;
+            let (first_reading, second_reading) = readings_against(&labels, &firsts, &seconds);
             Some(Adjudicated {
                 file: path.display().to_string(),
                 sha256: crate::weights::sha256_file(path)?,
                 decided: lines.len(),
-                first_reading: (&evaluate(&labels, &firsts, None)).into(),
-                second_reading: (&evaluate(&labels, &seconds, None)).into(),
+                first_reading,
+                second_reading,
                 labels,
             })
         }
@@ -122,7 +124,7 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
         &predictions,
     );
     let mut by_kind = BTreeMap::new();
-    for kind in ["resolution", "speech"] {
+    for kind in [DocKind::Resolution, DocKind::Speech] {
         let rows: Vec<usize> = (0..pairs.len())
             .filter(|&i| kind_of(&pairs[i].id) == kind)
             .collect();
@@ -130,19 +132,15 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
             continue;
         }
         let pick = |v: &[LabelSet]| rows.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let adjudicated = adjudicated_labels.map(|a| {
-            let labels = pick(a);
-            (
-                Versus::from(&evaluate(&labels, &pick(&firsts), None)),
-                Versus::from(&evaluate(&labels, &pick(&seconds), None)),
-            )
-        });
+        let (first_vs_adjudicated, second_vs_adjudicated) = adjudicated_labels
+            .map(|a| readings_against(&pick(a), &pick(&firsts), &pick(&seconds)))
+            .unzip();
         by_kind.insert(
-            kind,
+            kind.as_str(),
             KindFigures {
                 readers: agreement(&pick(&firsts), &pick(&seconds)),
-                first_vs_adjudicated: adjudicated.as_ref().map(|a| a.0.clone()),
-                second_vs_adjudicated: adjudicated.map(|a| a.1),
+                first_vs_adjudicated,
+                second_vs_adjudicated,
                 classifiers: classifier_rows(
                     &rows,
                     &firsts,
@@ -184,14 +182,26 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
 /// The kind of document a paragraph id belongs to, from the id's form: `S/RES/...` for
 /// resolutions, `UNGD/...` for General Assembly speeches (the ids `frameshift segment`
 /// gives; a second reading pairs only with annotated ids, so nothing else occurs).
-fn kind_of(id: &str) -> &'static str {
+fn kind_of(id: &str) -> DocKind {
     if id.starts_with("S/RES/") {
-        "resolution"
+        DocKind::Resolution
     } else if id.starts_with("UNGD/") {
-        "speech"
+        DocKind::Speech
     } else {
-        "other"
+        DocKind::Other
     }
+}
+
+/// The first and the second reading, each scored against `labels` (the adjudicated ones).
+fn readings_against(
+    labels: &[LabelSet],
+    firsts: &[LabelSet],
+    seconds: &[LabelSet],
+) -> (Versus, Versus) {
+    (
+        (&evaluate(labels, firsts, None)).into(),
+        (&evaluate(labels, seconds, None)).into(),
+    )
 }
 
 /// The figures of one kind of document.
@@ -335,16 +345,19 @@ fn markdown(
         );
         row(&mut s, "second", "adjudicated", &a.second_reading);
     }
+    let classifier_lines = |s: &mut String, rows: &[ClassifierRow]| {
+        for r in rows {
+            row(s, &r.scores, "first reading", &r.vs_first);
+            row(s, &r.scores, "second reading", &r.vs_second);
+            if let Some(v) = &r.vs_adjudicated {
+                row(s, &r.scores, "adjudicated", v);
+            }
+        }
+    };
     if !rows.is_empty() {
         s.push_str("\n### Classifiers on the same paragraphs (out-of-fold F1)\n\n");
         header(&mut s, "classifier scores");
-        for r in rows {
-            row(&mut s, &r.scores, "first reading", &r.vs_first);
-            row(&mut s, &r.scores, "second reading", &r.vs_second);
-            if let Some(v) = &r.vs_adjudicated {
-                row(&mut s, &r.scores, "adjudicated", v);
-            }
-        }
+        classifier_lines(&mut s, rows);
     }
     for (kind, k) in by_kind {
         s.push_str(&format!(
@@ -358,13 +371,7 @@ fn markdown(
             row(&mut s, "first reading", "adjudicated", first);
             row(&mut s, "second reading", "adjudicated", second);
         }
-        for r in &k.classifiers {
-            row(&mut s, &r.scores, "first reading", &r.vs_first);
-            row(&mut s, &r.scores, "second reading", &r.vs_second);
-            if let Some(v) = &r.vs_adjudicated {
-                row(&mut s, &r.scores, "adjudicated", v);
-            }
-        }
+        classifier_lines(&mut s, &k.classifiers);
     }
     s
 }
