@@ -241,7 +241,9 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Gold file: JSONL with `{"text": ..., "labels": [...]}` per line (labels from
-    /// security, crime, human_rights, gender; other keys ignored).
+    /// security, crime, human_rights, gender; other keys ignored), or lines that name a
+    /// paragraph of the corpus as the annotations do (`{"id", "sha256", "labels"}`, no
+    /// text; read from --corpus and checked against the hash).
     #[arg(long, value_name = "FILE")]
     pub gold: Option<PathBuf>,
 
@@ -384,9 +386,10 @@ pub struct AnalyzeArgs {
     #[arg(long, short)]
     pub out: PathBuf,
 
-    /// Labelled paragraphs (JSONL text + labels) for shares adjusted for the classifier's
-    /// errors (adjusted classify-and-count; see README). A line's optional `kind`
-    /// (`resolution`, `speech`, ...) lets each kind's series use its own error rates.
+    /// Labelled paragraphs (JSONL text + labels, or id + sha256 + labels naming a paragraph
+    /// of the shared corpus) for shares adjusted for the classifier's errors (adjusted
+    /// classify-and-count; see README). A line's optional `kind` (`resolution`, `speech`,
+    /// ...) lets each kind's series use its own error rates.
     #[arg(long, value_name = "FILE")]
     pub gold: Option<PathBuf>,
 

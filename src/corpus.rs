@@ -49,6 +49,19 @@ impl DocKind {
         }
     }
 
+    /// The kind of document a paragraph id of `frameshift segment` belongs to, from the
+    /// id's form: `S/RES/...` for resolutions, `UNGD/...` for General Assembly speeches,
+    /// anything else `Other`.
+    pub fn of_paragraph_id(id: &str) -> DocKind {
+        if id.starts_with("S/RES/") {
+            DocKind::Resolution
+        } else if id.starts_with("UNGD/") {
+            DocKind::Speech
+        } else {
+            DocKind::Other
+        }
+    }
+
     /// A kind as a person writes it (`speech`, `Meeting record`, `pv`, ...).
     pub fn parse(s: &str) -> Option<DocKind> {
         match s

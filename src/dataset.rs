@@ -2,13 +2,17 @@
 //! `datasets/annotations/`.
 //!
 //! Takes JSONL files, gives [`GoldItem`]s (text plus codebook labels) or [`Labelled`]
-//! paragraphs (annotations joined with the segmented corpus by id and text hash). Gold lines
+//! paragraphs (annotations joined with the segmented corpus by id and text hash). A gold line
+//! may also name its paragraph the way the annotations do (`id` + `sha256`, no text), so that
+//! a gold set drawn from the shared corpus can be kept without copying its text;
+//! [`Gold::resolve_references`] fetches those texts from the corpus. Gold lines
 //! that cannot be used are returned with their line number and reason rather than aborting
 //! the run: one bad line must not cost a scholar the whole evaluation. Annotations, by
 //! contrast, must all resolve: they are the project's own data, and a label that silently
 //! moved to another paragraph would corrupt every number trained or measured on it.
 
 use crate::classify::LabelSet;
+use crate::corpus::DocKind;
 use crate::segment::{AgendaRules, Paragraph};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -42,13 +46,30 @@ pub struct GoldItem {
     /// The line's `kind` (`resolution`, `speech`, ...) as written, when it is a string.
     /// Only `analyze --gold` reads it (error rates per kind of document); `eval --gold`
     /// ignores it like any other key, so a gold file with kinds of its own still scores.
+    /// A line given by reference gets the kind its id names when it writes none.
     pub kind: Option<String>,
+    /// The paragraph the line names instead of giving its text (`id` and text `sha256`, as
+    /// in the annotations); `text` is empty until [`Gold::resolve_references`] fills it.
+    pub reference: Option<Reference>,
+}
+
+/// A paragraph of the corpus named by its stable id and the sha256 of its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub id: String,
+    pub sha256: String,
 }
 
 #[derive(Deserialize)]
 struct GoldLine {
-    text: String,
+    #[serde(default)]
+    text: Option<String>,
     labels: Vec<String>,
+    /// Any JSON value, like `kind`: only a line without text reads them, as a reference.
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    sha256: Option<serde_json::Value>,
     /// Any JSON value: a `kind` that is not a string must not cost the line, since gold
     /// files may carry keys of their own under that name.
     #[serde(default)]
@@ -74,13 +95,8 @@ pub fn read_gold(path: &Path) -> Result<Gold, DatasetError> {
             continue;
         }
         match serde_json::from_str::<GoldLine>(line) {
-            Ok(g) => match LabelSet::from_names(&g.labels) {
-                Ok(labels) => gold.items.push(GoldItem {
-                    text: g.text,
-                    labels,
-                    line: i + 1,
-                    kind: g.kind.and_then(|k| k.as_str().map(str::to_string)),
-                }),
+            Ok(g) => match gold_item(g, i + 1) {
+                Ok(item) => gold.items.push(item),
                 Err(why) => gold.rejected.push((i + 1, why)),
             },
             Err(e) => gold.rejected.push((i + 1, e.to_string())),
@@ -92,6 +108,95 @@ pub fn read_gold(path: &Path) -> Result<Gold, DatasetError> {
         });
     }
     Ok(gold)
+}
+
+/// A parsed gold line as an item: its text, or else the paragraph it names by reference.
+fn gold_item(g: GoldLine, line: usize) -> Result<GoldItem, String> {
+    let labels = LabelSet::from_names(&g.labels)?;
+    let as_string = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_string));
+    let mut kind = as_string(g.kind);
+    let (text, reference) = match g.text {
+        Some(text) => (text, None),
+        None => match (as_string(g.id), as_string(g.sha256)) {
+            (Some(id), Some(sha256)) => {
+                kind = kind.or_else(|| match DocKind::of_paragraph_id(&id) {
+                    DocKind::Other => None,
+                    k => Some(k.as_str().to_string()),
+                });
+                (String::new(), Some(Reference { id, sha256 }))
+            }
+            _ => {
+                return Err(
+                    "no `text`, and no `id` and `sha256` naming a paragraph of the corpus".into(),
+                )
+            }
+        },
+    };
+    Ok(GoldItem {
+        text,
+        labels,
+        line,
+        kind,
+        reference,
+    })
+}
+
+impl Gold {
+    /// Fill in the text of every line given by reference, by segmenting the documents they
+    /// name under `corpus`. A line whose paragraph is not there, or whose text no longer
+    /// has the line's hash, is moved to `rejected` with the reason (like any unusable gold
+    /// line: named, not scored, the run exits non-zero); scoring another text than the one
+    /// that was labelled would be worse than scoring fewer lines.
+    pub fn resolve_references(
+        &mut self,
+        corpus: &Path,
+        rules: &AgendaRules,
+    ) -> Result<(), DatasetError> {
+        let ids = self
+            .items
+            .iter()
+            .filter_map(|g| g.reference.as_ref().map(|r| r.id.as_str()));
+        let paragraphs = segment_referenced(ids, corpus, rules);
+        let mut kept = Vec::with_capacity(self.items.len());
+        for mut item in std::mem::take(&mut self.items) {
+            let Some(r) = &item.reference else {
+                kept.push(item);
+                continue;
+            };
+            match paragraphs.get(r.id.as_str()) {
+                None => self.rejected.push((
+                    item.line,
+                    format!("{}: no such paragraph in {}", r.id, corpus.display()),
+                )),
+                Some(p) => {
+                    let actual = crate::segment::text_sha256(&p.text);
+                    if actual == r.sha256 {
+                        item.text = p.text.clone();
+                        kept.push(item);
+                    } else {
+                        self.rejected.push((
+                            item.line,
+                            format!("{}: text changed (sha256 {} -> {actual})", r.id, r.sha256),
+                        ));
+                    }
+                }
+            }
+        }
+        self.items = kept;
+        self.rejected.sort_by_key(|(line, _)| *line);
+        if self.items.is_empty() {
+            // Say why, or a wrong --corpus reads as an empty gold file.
+            let first = self
+                .rejected
+                .first()
+                .map_or_else(String::new, |(line, why)| format!(" (line {line}: {why})"));
+            return Err(DatasetError::Invalid {
+                path: format!("gold lines resolved against {}", corpus.display()),
+                message: format!("no usable lines{first}"),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One annotation as stored in `datasets/annotations/*.jsonl`: a reference to a paragraph
@@ -293,30 +398,98 @@ pub fn adjudicate(
     Ok(out)
 }
 
+/// A document symbol of the shared corpus, parsed: `S/RES/1325 (2000)` or `UNGD/72/USA`.
+enum Symbol<'a> {
+    Resolution { number: &'a str, year: i32 },
+    Speech { session: i32, iso: &'a str },
+}
+
+impl<'a> Symbol<'a> {
+    fn parse(doc: &'a str) -> Option<Self> {
+        if let Some(rest) = doc.strip_prefix("S/RES/") {
+            let (number, year) = rest.split_once(" (")?;
+            let year = year.strip_suffix(')')?.parse().ok()?;
+            return Some(Symbol::Resolution { number, year });
+        }
+        let (session, iso) = doc.strip_prefix("UNGD/")?.split_once('/')?;
+        Some(Symbol::Speech {
+            session: session.parse().ok()?,
+            iso,
+        })
+    }
+
+    fn year(&self) -> i32 {
+        match self {
+            Symbol::Resolution { year, .. } => *year,
+            // General Assembly session N opens in the year 1945 + N.
+            Symbol::Speech { session, .. } => session + 1945,
+        }
+    }
+}
+
 /// The corpus file a document symbol comes from, under the shared corpus root:
 /// `S/RES/1325 (2000)` -> `unsc-resolutions-1946-2015/S-RES-1325(2000).txt` (or the
 /// 2016-2019 folder), `UNGD/72/USA` -> `ungd-speeches-2000-2024/2017/USA_72_2017.txt`.
 pub fn corpus_file_for(doc: &str, corpus: &Path) -> Option<PathBuf> {
-    if let Some(rest) = doc.strip_prefix("S/RES/") {
-        let (number, year) = rest.split_once(" (")?;
-        let year = year.strip_suffix(')')?;
-        let name = format!("S-RES-{number}({year}).txt");
-        return ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]
-            .iter()
-            .map(|d| corpus.join(d).join(&name))
-            .find(|p| p.is_file());
+    let symbol = Symbol::parse(doc)?;
+    let year = symbol.year();
+    match symbol {
+        Symbol::Resolution { number, .. } => {
+            let name = format!("S-RES-{number}({year}).txt");
+            ["unsc-resolutions-1946-2015", "unsc-resolutions-2016-2019"]
+                .iter()
+                .map(|d| corpus.join(d).join(&name))
+                .find(|p| p.is_file())
+        }
+        Symbol::Speech { session, iso } => {
+            let p = corpus
+                .join("ungd-speeches-2000-2024")
+                .join(year.to_string())
+                .join(format!("{iso}_{session}_{year}.txt"));
+            p.is_file().then_some(p)
+        }
     }
-    if let Some(rest) = doc.strip_prefix("UNGD/") {
-        let (session, iso) = rest.split_once('/')?;
-        let session: u32 = session.parse().ok()?;
-        let year = session + 1945;
-        let p = corpus
-            .join("ungd-speeches-2000-2024")
-            .join(year.to_string())
-            .join(format!("{iso}_{session}_{year}.txt"));
-        return p.is_file().then_some(p);
+}
+
+/// The paragraphs, by id, of the documents that these paragraph ids name (each document
+/// segmented once; ids of documents not under `corpus` just find nothing).
+fn segment_referenced<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    corpus: &Path,
+    rules: &AgendaRules,
+) -> BTreeMap<String, Paragraph> {
+    let mut docs: BTreeMap<&str, Option<PathBuf>> = BTreeMap::new();
+    for id in ids {
+        let doc = id.split('#').next().unwrap_or("");
+        docs.entry(doc)
+            .or_insert_with(|| corpus_file_for(doc, corpus));
     }
-    None
+    let paths: Vec<PathBuf> = docs.values().flatten().cloned().collect();
+    crate::segment::segment_paths(&paths, rules)
+        .paragraphs
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect()
+}
+
+/// The year of a paragraph id of `frameshift segment`: `S/RES/1325 (2000)#op8` -> 2000,
+/// `UNGD/72/USA#p3` -> 2017 (the session's year); `None` for other ids.
+pub fn year_of_id(id: &str) -> Option<i32> {
+    Symbol::parse(id.split('#').next()?).map(|s| s.year())
+}
+
+/// First and last year of the annotated paragraphs of each kind of document (by their ids).
+pub fn years_by_kind(set: &AnnotationSet) -> BTreeMap<DocKind, (i32, i32)> {
+    let mut years: BTreeMap<DocKind, (i32, i32)> = BTreeMap::new();
+    for a in &set.items {
+        if let Some(y) = year_of_id(&a.id) {
+            let e = years
+                .entry(DocKind::of_paragraph_id(&a.id))
+                .or_insert((y, y));
+            *e = (e.0.min(y), e.1.max(y));
+        }
+    }
+    years
 }
 
 /// An annotation joined with the paragraph it refers to.
@@ -335,19 +508,7 @@ pub fn join_annotations(
     corpus: &Path,
     rules: &AgendaRules,
 ) -> Result<Vec<Labelled>, DatasetError> {
-    let mut docs: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
-    for a in &set.items {
-        let doc = a.id.split('#').next().unwrap_or("").to_string();
-        docs.entry(doc.clone())
-            .or_insert_with(|| corpus_file_for(&doc, corpus));
-    }
-    let paths: Vec<PathBuf> = docs.values().flatten().cloned().collect();
-    let segmented = crate::segment::segment_paths(&paths, rules);
-    let by_id: BTreeMap<&str, &Paragraph> = segmented
-        .paragraphs
-        .iter()
-        .map(|p| (p.id.as_str(), p))
-        .collect();
+    let by_id = segment_referenced(set.items.iter().map(|a| a.id.as_str()), corpus, rules);
     let mut problems = Vec::new();
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -492,6 +653,57 @@ mod tests {
             vec![4, 5]
         );
         assert!(g.rejected[0].1.contains("peace"));
+    }
+
+    #[test]
+    fn years_come_from_resolution_and_speech_ids() {
+        assert_eq!(year_of_id("S/RES/1325 (2000)#op8a"), Some(2000));
+        assert_eq!(year_of_id("UNGD/72/USA#p3"), Some(2017));
+        assert_eq!(year_of_id("S/PV.9999#p1"), None);
+        let set = AnnotationSet {
+            items: vec![
+                ann("S/RES/2242 (2015)#op1", "a", &[]),
+                ann("S/RES/688 (1991)#op1", "b", &[]),
+                ann("UNGD/55/FRA#p1", "c", &[]),
+            ],
+            sha256: String::new(),
+            files: vec![],
+        };
+        let years = years_by_kind(&set);
+        assert_eq!(years[&DocKind::Resolution], (1991, 2015));
+        assert_eq!(years[&DocKind::Speech], (2000, 2000));
+    }
+
+    /// A line without text names its paragraph by id and hash and takes the kind its id
+    /// names unless it writes one; a line with text keeps any `id` as a key of its own.
+    #[test]
+    fn gold_lines_by_reference_parse_with_the_kind_of_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.jsonl");
+        std::fs::write(
+            &path,
+            "{\"id\": \"S/RES/1 (1946)#op1\", \"sha256\": \"aa\", \"labels\": [\"security\"]}\n\
+             {\"id\": \"UNGD/72/USA#p3\", \"sha256\": \"bb\", \"labels\": [], \"kind\": \"other\"}\n\
+             {\"text\": \"t\", \"id\": \"S/RES/1 (1946)#op1\", \"labels\": []}\n\
+             {\"id\": \"S/RES/1 (1946)#op2\", \"labels\": []}\n",
+        )
+        .unwrap();
+        let g = read_gold(&path).unwrap();
+        let refs: Vec<Option<&str>> = g
+            .items
+            .iter()
+            .map(|i| i.reference.as_ref().map(|r| r.id.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            vec![Some("S/RES/1 (1946)#op1"), Some("UNGD/72/USA#p3"), None]
+        );
+        let kinds: Vec<Option<&str>> = g.items.iter().map(|i| i.kind.as_deref()).collect();
+        assert_eq!(kinds, vec![Some("resolution"), Some("other"), None]);
+        assert_eq!(g.items[2].text, "t");
+        assert_eq!(g.rejected.len(), 1);
+        assert_eq!(g.rejected[0].0, 4);
+        assert!(g.rejected[0].1.contains("no `text`"), "{:?}", g.rejected);
     }
 
     /// `kind` is read for `analyze --gold`, but a gold file whose `kind` is not a string (a

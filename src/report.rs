@@ -35,6 +35,98 @@ pub struct AnalysisSummary {
     pub adjusted: Vec<(i32, String, Option<f64>)>,
     /// The error rates the corrected shares come from, by frame (`--gold`).
     pub adjusted_rates: BTreeMap<&'static str, ErrorRate>,
+    /// Paragraphs from years the classifier's training data does not cover, when known.
+    pub outside_training: Option<OutsideTraining>,
+}
+
+/// The paragraphs of an analysis from years outside those of the annotations the
+/// classifier was trained on (for its kind of document). Said in both reports' opening
+/// paragraph: a series that runs past the training years looks as solid there as inside
+/// them, and the pre-1990 check showed it is not (README, "How does it do before 1990?").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutsideTraining {
+    /// The documents, as the sentence names them (`resolutions`, `speeches`).
+    pub documents: String,
+    /// First and last year of the annotations of this kind.
+    pub trained: (i32, i32),
+    /// (paragraphs, first year, last year) before the training years, if any.
+    pub before: Option<(usize, i32, i32)>,
+    /// The same after them.
+    pub after: Option<(usize, i32, i32)>,
+}
+
+impl OutsideTraining {
+    /// `None` when every year is inside `trained`.
+    pub fn of(
+        documents: &str,
+        trained: (i32, i32),
+        years: impl Iterator<Item = i32>,
+    ) -> Option<Self> {
+        let mut before: Option<(usize, i32, i32)> = None;
+        let mut after: Option<(usize, i32, i32)> = None;
+        for y in years {
+            let side = if y < trained.0 {
+                &mut before
+            } else if y > trained.1 {
+                &mut after
+            } else {
+                continue;
+            };
+            let e = side.get_or_insert((0, y, y));
+            *e = (e.0 + 1, e.1.min(y), e.2.max(y));
+        }
+        (before.is_some() || after.is_some()).then(|| OutsideTraining {
+            documents: documents.to_string(),
+            trained,
+            before,
+            after,
+        })
+    }
+
+    /// The sentence both reports (and `analyze`'s stderr) give.
+    pub fn sentence(&self) -> String {
+        let span = |(n, a, b): (usize, i32, i32)| {
+            let years = if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            };
+            if n == 1 {
+                format!("1 paragraph is from {years}")
+            } else {
+                format!("{n} paragraphs are from {years}")
+            }
+        };
+        let parts: Vec<String> = [
+            self.before
+                .map(|b| format!("{}, before those years", span(b))),
+            self.after.map(|a| format!("{}, after them", span(a))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let checked = if self.documents == "resolutions" && self.before.is_some_and(|b| b.1 < 1990)
+        {
+            " (a double-read check of resolutions of 1946-1989 found the committed \
+             classifiers missing most human-rights language there: README, \"How does it do \
+             before 1990?\")"
+        } else {
+            ""
+        };
+        format!(
+            "The classifier was trained on {} of {}-{}; {}: its labels there are outside \
+             what it was trained and cross-validated on{checked}.",
+            self.documents,
+            self.trained.0,
+            self.trained.1,
+            parts.join("; ")
+        )
+    }
+
+    fn note(this: &Option<Self>) -> String {
+        this.as_ref()
+            .map_or_else(String::new, |o| format!(" {}", o.sentence()))
+    }
 }
 
 /// The classifier's error rates for one frame on (part of) a gold set, as the corrected
@@ -371,12 +463,13 @@ impl AnalysisSummary {
         let mut s = format!(
             "# {}\n\nModel `{}`; {} paragraphs in {} documents. Shares are label shares with 95% \
              bootstrap confidence intervals over documents; the dilution index is \
-             (security + crime) / (security + crime + human rights) over paragraphs carrying each frame.{}\n\n",
+             (security + crime) / (security + crime + human rights) over paragraphs carrying each frame.{}{}\n\n",
             self.title,
             self.model,
             self.paragraphs,
             self.documents,
-            self.rules_note()
+            self.rules_note(),
+            OutsideTraining::note(&self.outside_training)
         );
         s.push_str("## Trends\n\n");
         s.push_str(TRENDS_METHOD);
@@ -464,13 +557,14 @@ impl AnalysisSummary {
              table{{border-collapse:collapse;font-size:12px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
              td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n\
              <h1>{t}</h1><p>Model <code>{m}</code>; {p} paragraphs in {d} documents. Shaded bands are 95% bootstrap \
-             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.{k}{r}</p>\n",
+             confidence intervals over documents. Dashed lines mark change points (PELT) of the human-rights share and of the dilution index.{k}{r}{o}</p>\n",
             t = esc(&self.title),
             m = esc(&self.model),
             p = self.paragraphs,
             d = self.documents,
             k = esc(&self.skipped_years_note()),
-            r = esc(self.rules_note())
+            r = esc(self.rules_note()),
+            o = esc(&OutsideTraining::note(&self.outside_training))
         );
         // Change points are drawn on the chart of the series they were found in: the
         // human-rights share's on the frame shares, the dilution index's on its own.
@@ -587,7 +681,42 @@ mod tests {
             ],
             adjusted: vec![],
             adjusted_rates: BTreeMap::new(),
+            outside_training: None,
         }
+    }
+
+    /// Regression: an analysis of 1946-2019 gave its pre-1990 and post-2015 shares with no
+    /// word that the classifier was trained on resolutions of 1990-2015 only, though a
+    /// check of 1946-1989 found it missing most human-rights language there.
+    #[test]
+    fn years_outside_the_training_data_were_reported_without_a_word() {
+        let years = [1948, 1975, 1989, 1990, 2015, 2016, 2019];
+        let o = OutsideTraining::of("resolutions", (1990, 2015), years.into_iter()).unwrap();
+        assert_eq!(o.before, Some((3, 1948, 1989)));
+        assert_eq!(o.after, Some((2, 2016, 2019)));
+        let sentence = o.sentence();
+        assert!(sentence.starts_with("The classifier was trained on resolutions of 1990-2015; 3 paragraphs are from 1948-1989, before those years; 2 paragraphs are from 2016-2019, after them"), "{sentence}");
+        assert!(
+            sentence.contains("How does it do before 1990?"),
+            "{sentence}"
+        );
+        // Speeches after the training years: no word of the resolutions' check.
+        let o = OutsideTraining::of("speeches", (2000, 2024), [2025].into_iter()).unwrap();
+        assert_eq!(o.before, None);
+        assert!(o
+            .sentence()
+            .contains("1 paragraph is from 2025, after them"));
+        assert!(!o.sentence().contains("1990"));
+        assert!(
+            OutsideTraining::of("resolutions", (1990, 2015), [1990, 2015].into_iter()).is_none()
+        );
+
+        let mut s = summary();
+        s.outside_training = OutsideTraining::of("resolutions", (1990, 2015), years.into_iter());
+        for text in [s.to_markdown(), s.to_html()] {
+            assert!(text.contains("The classifier was trained on resolutions of 1990-2015"));
+        }
+        assert!(!summary().to_markdown().contains("trained on"));
     }
 
     #[test]

@@ -401,6 +401,38 @@ fn analyze_gold_corrects_each_kind_with_its_own_error_rates() {
         .unwrap();
     assert!(status.success(), "analyze --gold: {status}");
 
+    // The fixture resolutions are of 1961 and 2031, both outside the years of the
+    // annotations the default was trained on (1990-2015): the manifest and both reports say
+    // so, and point to the pre-1990 check; the fixture speech (2031) is after the
+    // speeches' years, without the resolutions' check.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("resolution/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let outside = &manifest["outside_training_years"];
+    assert_eq!(
+        outside["trained"],
+        serde_json::json!([1990, 2015]),
+        "{outside}"
+    );
+    assert_eq!(outside["before"][1], 1961, "{outside}");
+    assert_eq!(outside["after"][2], 2031, "{outside}");
+    for report in ["report.md", "report.html"] {
+        let text = std::fs::read_to_string(out.join("resolution").join(report)).unwrap();
+        assert!(
+            text.contains("The classifier was trained on resolutions of 1990-2015;")
+                && text.contains("How does it do"),
+            "{report}: no word of the years outside the training data"
+        );
+        let text = std::fs::read_to_string(out.join("speech").join(report)).unwrap();
+        assert!(
+            text.contains("The classifier was trained on speeches of 2000-2024;")
+                && text.contains("from 2031, after them")
+                && !text.contains("How does it do"),
+            "speech/{report}"
+        );
+    }
+
     // (kind, frame) -> where its rates come from, by the gold file alone: resolutions hold
     // a positive and a negative of every frame; speeches only of security.
     for (kind, frame, from, positives, negatives) in [

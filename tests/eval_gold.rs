@@ -38,6 +38,17 @@ fn names(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// `frameshift eval --format json --method lexicon --gold GOLD` on this repository's data
+/// (the lexicon needs no weights); each test adds what else it needs.
+fn eval_lexicon(gold: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("frameshift").unwrap();
+    cmd.env("FRAMESHIFT_NO_DOWNLOAD", "1")
+        .env("FRAMESHIFT_HOME", common::repo_root())
+        .args(["eval", "--format", "json", "--method", "lexicon", "--gold"])
+        .arg(gold);
+    cmd
+}
+
 /// Run `eval --gold` with `method`, check its report against its `--scores` rows, and give
 /// both.
 fn eval_gold(method: &str, dir: &Path) -> (Value, Vec<Value>) {
@@ -231,14 +242,7 @@ fn frames_absent_from_the_gold_set_were_scored_zero_in_silence() {
         .collect();
     assert_eq!(lines.len(), 4, "two security and two none lines");
     std::fs::write(&gold, lines.join("\n") + "\n").unwrap();
-    let out = assert_cmd::Command::cargo_bin("frameshift")
-        .unwrap()
-        .env("FRAMESHIFT_NO_DOWNLOAD", "1")
-        .env("FRAMESHIFT_HOME", common::repo_root())
-        .args(["eval", "--format", "json", "--method", "lexicon", "--gold"])
-        .arg(&gold)
-        .output()
-        .unwrap();
+    let out = eval_lexicon(&gold).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -319,4 +323,120 @@ fn paragraphs_citing_wps_resolutions_or_palermo_were_left_unlabelled() {
     }
     // Crime and gender found, security and human rights absent from the gold (F1 0).
     assert_eq!(with["macro_f1"].as_f64(), Some(0.5), "{with}");
+}
+
+/// A resolution written for the tests below (no corpus text), as a corpus file would hold it.
+const RESOLUTION: &str = "Resolution 9999 (2015)\n\nAdopted by the Security Council at its 9999th \
+meeting, on 1 January 2015\n\nThe Security Council,\n\nRecalling its resolution 1325 (2000) on \
+women and peace and security,\n\n1. Calls upon Member States to investigate and prosecute \
+traffickers;\n\n2. Decides to remain seized of the matter.\n";
+
+/// Gold lines may name a paragraph of the corpus as the annotations do (id + text sha256, no
+/// text), so a gold set drawn from the shared corpus is kept without copying it: `eval
+/// --gold` reads the text from `--corpus` and scores exactly what the same lines with their
+/// text give. A reference whose paragraph is missing, or whose text no longer has the hash,
+/// is named and skipped (exit 1), never scored against another text.
+#[test]
+fn gold_lines_may_name_corpus_paragraphs_by_id_and_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    let dir = corpus.join("unsc-resolutions-1946-2015");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("S-RES-9999(2015).txt"), RESOLUTION).unwrap();
+    let sha = |text: &str| frameshift::segment::text_sha256(text);
+    let texts = [
+        (
+            "S/RES/9999 (2015)#pp1",
+            "Recalling its resolution 1325 (2000) on women and peace and security,",
+            r#"["gender"]"#,
+        ),
+        (
+            "S/RES/9999 (2015)#op1",
+            "Calls upon Member States to investigate and prosecute traffickers;",
+            r#"["crime"]"#,
+        ),
+        (
+            "S/RES/9999 (2015)#op2",
+            "Decides to remain seized of the matter.",
+            "[]",
+        ),
+    ];
+    let by_text: String = texts
+        .iter()
+        .map(|(_, t, l)| format!("{{\"text\": {t:?}, \"labels\": {l}}}\n"))
+        .collect();
+    let by_reference: String = texts
+        .iter()
+        .map(|(id, t, l)| {
+            format!(
+                "{{\"id\": {id:?}, \"sha256\": {:?}, \"labels\": {l}}}\n",
+                sha(t)
+            )
+        })
+        .collect();
+    let run = |name: &str, lines: &str| {
+        let gold = tmp.path().join(name);
+        std::fs::write(&gold, lines).unwrap();
+        let out = eval_lexicon(&gold)
+            .arg("--corpus")
+            .arg(&corpus)
+            .output()
+            .unwrap();
+        let mut report: Value = serde_json::from_slice(&out.stdout).expect("eval prints JSON");
+        report["gold"] = Value::Null;
+        (
+            out.status.code(),
+            report,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code_text, by_text_report, _) = run("text.jsonl", &by_text);
+    let (code_ref, by_reference_report, stderr) = run("refs.jsonl", &by_reference);
+    assert_eq!(code_text, Some(0));
+    assert_eq!(code_ref, Some(0), "{stderr}");
+    assert_eq!(by_text_report["n"], 3, "{by_text_report}");
+    assert_eq!(by_reference_report, by_text_report);
+
+    // A changed text, a paragraph that is not there and a line naming nothing: each named
+    // with its reason, the rest scored, exit 1.
+    let broken = format!(
+        "{}{{\"id\": \"S/RES/9999 (2015)#op1\", \"sha256\": \"{}\", \"labels\": [\"crime\"]}}\n\
+         {{\"id\": \"S/RES/9999 (2015)#op9\", \"sha256\": \"{}\", \"labels\": []}}\n\
+         {{\"labels\": []}}\n",
+        by_reference,
+        "0".repeat(64),
+        sha("x"),
+    );
+    let (code, report, stderr) = run("broken.jsonl", &broken);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(report["n"], 3, "{report}");
+    assert_eq!(report["skipped_lines"], serde_json::json!([4, 5, 6]));
+    assert!(
+        stderr.contains("broken.jsonl:4: skipped: S/RES/9999 (2015)#op1: text changed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("broken.jsonl:5: skipped: S/RES/9999 (2015)#op9: no such paragraph"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("broken.jsonl:6: skipped: no `text`"),
+        "{stderr}"
+    );
+
+    // Nothing resolves (a wrong --corpus, say): a fatal error that says why, not "empty".
+    let gold = tmp.path().join("refs-elsewhere.jsonl");
+    std::fs::write(&gold, &by_reference).unwrap();
+    let out = eval_lexicon(&gold)
+        .arg("--corpus")
+        .arg(tmp.path().join("no-corpus-here"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no usable lines (line 1: S/RES/9999 (2015)#pp1: no such paragraph"),
+        "{stderr}"
+    );
 }

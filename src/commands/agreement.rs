@@ -126,7 +126,7 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
     let mut by_kind = BTreeMap::new();
     for kind in [DocKind::Resolution, DocKind::Speech] {
         let rows: Vec<usize> = (0..pairs.len())
-            .filter(|&i| kind_of(&pairs[i].id) == kind)
+            .filter(|&i| DocKind::of_paragraph_id(&pairs[i].id) == kind)
             .collect();
         if rows.is_empty() {
             continue;
@@ -168,6 +168,13 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
         ReportFormat::Markdown => print!(
             "{}",
             markdown(
+                // As given, so the committed Markdown names the files as the README does.
+                &args
+                    .annotations
+                    .as_deref()
+                    .unwrap_or(Path::new("datasets/annotations"))
+                    .display()
+                    .to_string(),
                 &second_path,
                 &readers,
                 adjudicated.as_ref(),
@@ -177,19 +184,6 @@ pub fn run(args: &AgreementArgs, settings: &Settings) -> Result<ExitCode, Comman
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The kind of document a paragraph id belongs to, from the id's form: `S/RES/...` for
-/// resolutions, `UNGD/...` for General Assembly speeches (the ids `frameshift segment`
-/// gives; a second reading pairs only with annotated ids, so nothing else occurs).
-fn kind_of(id: &str) -> DocKind {
-    if id.starts_with("S/RES/") {
-        DocKind::Resolution
-    } else if id.starts_with("UNGD/") {
-        DocKind::Speech
-    } else {
-        DocKind::Other
-    }
 }
 
 /// The first and the second reading, each scored against `labels` (the adjudicated ones).
@@ -300,9 +294,29 @@ fn readers_table(s: &mut String, readers: &Agreement) {
         readers.macro_f1,
         100.0 * readers.exact_match
     ));
+    // A frame neither reading gives (gender in pre-1990 resolutions) has no F1; it counts
+    // as 0 in the macro, as everywhere in frameshift, which says nothing about agreement.
+    let unused: Vec<&str> = readers
+        .per_frame
+        .iter()
+        .filter(|(_, a)| a.both + a.first_only + a.second_only == 0)
+        .map(|(frame, _)| *frame)
+        .collect();
+    if !unused.is_empty() {
+        s.push_str(&format!(
+            " No paragraph here carries {} in either reading: F1 undefined, shown and counted \
+             in macro-F1 as 0.",
+            unused
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 }
 
 fn markdown(
+    first: &str,
     second: &Path,
     readers: &Agreement,
     adjudicated: Option<&Adjudicated>,
@@ -339,7 +353,7 @@ fn markdown(
         header(&mut s, "reading");
         row(
             &mut s,
-            "first (datasets/annotations)",
+            &format!("first ({first})"),
             "adjudicated",
             &a.first_reading,
         );

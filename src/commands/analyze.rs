@@ -273,6 +273,8 @@ pub fn run(args: &AnalyzeArgs, settings: &Settings) -> Result<ExitCode, CommandE
             "citations_sha256": sha256_hex(&settings.datasets_dir().join("citations.toml")),
             // Labels with or without the codebook's citation rule.
             "citation_rules": scorer.citation_rules(),
+            // The years of each kind of document the classifier was trained on, when known.
+            "training_years": training_years(settings, scorer.annotations_sha256()),
         }),
         documents_read: seg.read.documents.len(),
         paragraphs_segmented: seg.paragraphs.len(),
@@ -599,10 +601,11 @@ fn finish(
         by_kind.entry(p.doc_kind).or_default().push(i);
     }
     let split = by_kind.len() > 1;
+    let mut outside = Vec::new();
     if !split {
         // One kind (or none): the paragraphs as given, into `out` itself.
         let kind = by_kind.keys().next().copied();
-        finish_kind(
+        outside.extend(finish_kind(
             out,
             kind,
             paragraphs,
@@ -613,13 +616,13 @@ fn finish(
             seed,
             timings,
             started,
-        )?;
+        )?);
     } else {
         for (kind, rows) in &by_kind {
             let ps: Vec<&Paragraph> = rows.iter().map(|&i| paragraphs[i]).collect();
             let cs: Vec<(FrameScores, LabelSet, Citations)> =
                 rows.iter().map(|&i| classified[i].clone()).collect();
-            finish_kind(
+            outside.extend(finish_kind(
                 &out.join(kind.as_str()),
                 Some(*kind),
                 &ps,
@@ -630,7 +633,12 @@ fn finish(
                 seed,
                 timings.clone(),
                 started,
-            )?;
+            )?);
+        }
+    }
+    if settings.chatty() {
+        for sentence in &outside {
+            eprintln!("note: {sentence}");
         }
     }
     for f in &record.failures {
@@ -664,6 +672,40 @@ fn finish(
     })
 }
 
+/// First and last year of each kind of document in the annotations the classifier was
+/// trained on (`{"resolution": [1990, 2015], ...}`), read from `datasets/annotations` when
+/// their hash is the one the classifier records; else `null`, since the annotations here
+/// say nothing about the years of a classifier trained on others.
+fn training_years(settings: &Settings, annotations_sha256: &str) -> serde_json::Value {
+    match crate::dataset::read_annotations(&settings.datasets_dir().join("annotations")) {
+        Ok(set) if set.sha256 == annotations_sha256 => crate::dataset::years_by_kind(&set)
+            .into_iter()
+            .map(|(kind, years)| (kind.as_str().to_string(), json!([years.0, years.1])))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The paragraphs of `kind` outside the years its training data covers (see
+/// [`training_years`]), as the reports say it.
+fn outside_training(
+    record: &RunRecord,
+    kind: Option<DocKind>,
+    paragraphs: &[&Paragraph],
+) -> Option<crate::report::OutsideTraining> {
+    let kind = kind?;
+    let years = &record.parameters["training_years"][kind.as_str()];
+    let trained = (years[0].as_i64()? as i32, years[1].as_i64()? as i32);
+    let documents = match kind {
+        DocKind::Resolution => "resolutions",
+        DocKind::Speech => "speeches",
+        DocKind::MeetingRecord => "meeting records",
+        DocKind::Other => "texts",
+    };
+    crate::report::OutsideTraining::of(documents, trained, paragraphs.iter().filter_map(|p| p.year))
+}
+
 /// What the report calls the documents of one kind (`None`: a run with no paragraphs).
 fn kind_title(kind: Option<DocKind>) -> &'static str {
     match kind {
@@ -675,7 +717,8 @@ fn kind_title(kind: Option<DocKind>) -> &'static str {
     }
 }
 
-/// [`finish`] for the paragraphs of one kind of document, into `out`.
+/// [`finish`] for the paragraphs of one kind of document, into `out`. Gives the reports'
+/// sentence on paragraphs outside the classifier's training years, if any, for stderr.
 #[allow(clippy::too_many_arguments)]
 fn finish_kind(
     out: &Path,
@@ -688,7 +731,7 @@ fn finish_kind(
     seed: u64,
     mut timings: BTreeMap<&str, f64>,
     started: Instant,
-) -> Result<(), CommandError> {
+) -> Result<Option<String>, CommandError> {
     // aggregate
     let t = Instant::now();
     let observations: Vec<Observation> = paragraphs
@@ -783,6 +826,7 @@ fn finish_kind(
         documents_hr,
         adjusted,
         adjusted_rates: gold_rates.clone().unwrap_or_default(),
+        outside_training: outside_training(record, kind, paragraphs),
     };
     write_outputs(out, paragraphs, classified, &summary)?;
     timings.insert("report_s", t.elapsed().as_secs_f64());
@@ -823,8 +867,11 @@ fn finish_kind(
         "timings": timings,
         "failures": record.failures,
         "inputs": record.inputs,
+        // The same as the reports' sentence: the paragraphs outside the training years.
+        "outside_training_years": summary.outside_training,
     });
-    super::write_json(&out.join("manifest.json"), &manifest)
+    super::write_json(&out.join("manifest.json"), &manifest)?;
+    Ok(summary.outside_training.map(|o| o.sentence()))
 }
 
 fn write_outputs(
@@ -1033,11 +1080,8 @@ fn adjusted_shares_for(
     settings: &Settings,
 ) -> Result<Option<AdjustRates>, CommandError> {
     let path = gold;
-    let gold = crate::dataset::read_gold(path)?;
     // As `eval --gold` does: lines that are not gold items are named, not silently dropped.
-    for (line, why) in &gold.rejected {
-        eprintln!("{}:{line}: skipped: {why}", path.display());
-    }
+    let gold = super::read_gold(path, &settings.corpus_dir(), settings)?;
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
     let (predictions, _) = scorer.predict(enc, &texts, settings)?;
     let predicted: Vec<LabelSet> = predictions.into_iter().map(|(_, l)| l).collect();
@@ -1094,6 +1138,7 @@ mod tests {
 
     fn gold_item(labels: &[&str], kind: Option<&str>) -> crate::dataset::GoldItem {
         crate::dataset::GoldItem {
+            reference: None,
             text: String::new(),
             labels: LabelSet::from_names(labels).unwrap(),
             line: 0,

@@ -1,6 +1,7 @@
 //! `frameshift eval`: score classification methods against gold labels.
 //!
-//! With `--gold FILE` (JSONL `{"text", "labels"}`) it scores one method (trained head,
+//! With `--gold FILE` (JSONL `{"text", "labels"}`, or `{"id", "sha256", "labels"}` naming a
+//! paragraph of the corpus) it scores one method (trained head,
 //! lexicon, zero-shot); without, it runs grouped 5-fold cross-validation of all three on
 //! `datasets/annotations` (folds by document, head re-trained inside each fold with its own
 //! inner cross-validation) and writes `eval/results/<date>-<model>.{json,md}` stamped with the
@@ -14,7 +15,6 @@ use crate::classify::lexicon::Lexicon;
 use crate::classify::zeroshot::ZeroShot;
 use crate::classify::{quantize_for_reproducibility, FrameScores, LabelSet};
 use crate::cli::{EvalArgs, Method, ReportFormat};
-use crate::dataset::read_gold;
 use crate::metrics::{evaluate, Report};
 use crate::settings::Settings;
 use std::io::Write;
@@ -31,10 +31,14 @@ pub fn run(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandErro
         }
         return cross_validate(args, settings);
     };
-    let gold = read_gold(gold_path)?;
-    for (line, why) in &gold.rejected {
-        eprintln!("{}:{line}: skipped: {why}", gold_path.display());
-    }
+    // Lines that name their paragraph (id + sha256, as the annotations do) take its text
+    // from the corpus.
+    let corpus = args
+        .data
+        .corpus
+        .clone()
+        .unwrap_or_else(|| settings.corpus_dir());
+    let gold = super::read_gold(gold_path, &corpus, settings)?;
     let method = args.method.unwrap_or(Method::Head);
     let texts: Vec<&str> = gold.items.iter().map(|g| g.text.as_str()).collect();
     let truth: Vec<LabelSet> = gold.items.iter().map(|g| g.labels).collect();

@@ -175,6 +175,24 @@ pub fn load_encoder(
     })
 }
 
+/// A gold file for `eval --gold` and `analyze --gold`: its lines read, those that name a
+/// paragraph by id and hash given their text from `corpus`, and every unusable line named
+/// on stderr (it stays in `rejected`: the caller scores the rest and exits non-zero).
+pub fn read_gold(
+    path: &std::path::Path,
+    corpus: &std::path::Path,
+    settings: &Settings,
+) -> Result<crate::dataset::Gold, CommandError> {
+    let mut gold = crate::dataset::read_gold(path)?;
+    if gold.items.iter().any(|g| g.reference.is_some()) {
+        gold.resolve_references(corpus, &agenda_rules(None, settings)?)?;
+    }
+    for (line, why) in &gold.rejected {
+        eprintln!("{}:{line}: skipped: {why}", path.display());
+    }
+    Ok(gold)
+}
+
 /// The agenda rule table: `explicit` when given, else `datasets/agendas.toml`, else the
 /// built-in table (a binary run outside the repository still tags agendas).
 pub fn agenda_rules(
