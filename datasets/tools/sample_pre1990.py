@@ -13,6 +13,22 @@ twice. Order: sha256(SEED + id), which does not look at text or labels; the firs
 taken. Writes DIR/in-K.jsonl ({"id", "sha256", "year", "kind", "text"}, BATCH per file)
 for the readers. Those files carry corpus text and are NOT committed; the readings'
 labels (id, sha256, labels, note) go to datasets/pre1990/.
+
+The pre-1990 training batch (datasets/pending/batch-08.jsonl) is a second draw from the same
+eligible paragraphs, under its own seed, that never touches the check set:
+
+  python3 datasets/tools/sample_pre1990.py /tmp/res.jsonl --out DIR \
+      --seed frameshift-pre1990-train-2026 \
+      -n 240 --enrich 80 --batch 40 --exclude datasets/pre1990/gold.jsonl --whole-documents
+
+--exclude drops every paragraph whose id or whose text (sha256) is in the given files, so no
+text of the check set can be trained on, even as a repeated formula in another resolution;
+with --whole-documents it drops every paragraph of a resolution that has a paragraph in
+them, so that a model trained on the batch has not seen the check set's documents (the
+cross-validation's grouping by document, kept between training data and check set).
+--enrich N adds N further paragraphs, in the same hash order, whose text contains a stem of
+the codebook's human-rights cues (the frame the models miss before 1990); like the
+annotations' enriched steps, this decides only what is read, never the labels.
 """
 import argparse
 import collections
@@ -22,6 +38,15 @@ import os
 import re
 
 SEED = "frameshift-pre1990-2026"
+# Stems of the codebook's human_rights cues as they are worded before 1990 (rights, freedoms,
+# apartheid and racial discrimination, self-determination, refugees and detainees, the
+# Geneva Convention on civilians). Chosen from the codebook before the draw.
+RIGHTS_STEMS = re.compile(
+    r"right|freedom|apartheid|racial|discriminat|self-determination|refugee|displaced"
+    r"|prisoner|detain|detention|execut|humanitarian|civilian|geneva convention|dignity"
+    r"|victim|torture|oppress|repress",
+    re.IGNORECASE,
+)
 
 
 def main():
@@ -30,7 +55,21 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("-n", type=int, default=240)
     ap.add_argument("--batch", type=int, default=60)
+    ap.add_argument("--seed", default=SEED)
+    ap.add_argument("--enrich", type=int, default=0)
+    ap.add_argument("--exclude", nargs="*", default=[])
+    ap.add_argument("--whole-documents", action="store_true")
     args = ap.parse_args()
+
+    excluded_ids, excluded_docs, excluded_texts = set(), set(), set()
+    for name in args.exclude:
+        with open(name) as f:
+            for line in f:
+                e = json.loads(line)
+                excluded_ids.add(e["id"])
+                if args.whole_documents:
+                    excluded_docs.add(document(e["id"]))
+                excluded_texts.add(e["sha256"])
 
     eligible = []
     with open(args.segments) as f:
@@ -44,8 +83,11 @@ def main():
                 continue
             if p["kind"] not in ("preambular", "operative", "subparagraph"):
                 continue
+            if (p["id"] in excluded_ids or document(p["id"]) in excluded_docs
+                    or text_sha(p) in excluded_texts):
+                continue
             eligible.append(p)
-    eligible.sort(key=lambda p: hashlib.sha256((SEED + p["id"]).encode()).hexdigest())
+    eligible.sort(key=lambda p: hashlib.sha256((args.seed + p["id"]).encode()).hexdigest())
     seen = collections.Counter()
     sample = []
     for p in eligible:
@@ -57,6 +99,18 @@ def main():
         if seen[p["text"]] > 2:
             continue
         sample.append(p)
+    taken = {p["id"] for p in sample}
+    enriched = 0
+    for p in eligible:
+        if enriched == args.enrich:
+            break
+        if p["id"] in taken or not RIGHTS_STEMS.search(p["text"]):
+            continue
+        seen[p["text"]] += 1
+        if seen[p["text"]] > 2:
+            continue
+        sample.append(p)
+        enriched += 1
     os.makedirs(args.out, exist_ok=True)
     for start in range(0, len(sample), args.batch):
         name = os.path.join(args.out, f"in-{start // args.batch + 1}.jsonl")
@@ -64,12 +118,21 @@ def main():
             for p in sample[start : start + args.batch]:
                 out.write(json.dumps({
                     "id": p["id"],
-                    "sha256": hashlib.sha256(p["text"].encode()).hexdigest(),
+                    "sha256": text_sha(p),
                     "year": p["year"], "kind": p["kind"], "text": p["text"],
                 }, ensure_ascii=False) + "\n")
         print(name)
     years = collections.Counter(p["year"] // 10 * 10 for p in sample)
-    print(f"{len(sample)} of {len(eligible)} eligible; by decade {dict(sorted(years.items()))}")
+    print(f"{len(sample)} of {len(eligible)} eligible ({enriched} enriched); "
+          f"by decade {dict(sorted(years.items()))}")
+
+
+def document(paragraph_id):
+    return paragraph_id.split("#")[0]
+
+
+def text_sha(p):
+    return hashlib.sha256(p["text"].encode()).hexdigest()
 
 
 if __name__ == "__main__":
