@@ -1,8 +1,12 @@
-//! `frameshift train` reproduces the committed head byte for byte, and `frameshift eval`
+//! `frameshift train` reproduces the committed head, and `frameshift eval`
 //! (cross-validation) reproduces the committed results, from the committed annotations,
 //! the real weights and ../shared/corpus. Needs all three (fails saying how to get them).
 //! The tests use their own embedding cache, filled by whichever test ran first: vectors do
-//! not depend on how they were batched, so neither do the head and the results.
+//! not depend on how they were batched, so neither do the head and the results. On a CPU
+//! like the one that wrote them the files are identical byte for byte; on another
+//! instruction set (AVX2 against AVX-512) their floats may differ in the last bits, and
+//! then every count, label and hash must still be equal and every float within 1e-3
+//! (`common::json_close`).
 
 mod common;
 
@@ -39,7 +43,41 @@ fn check_train_reproduces_committed_head(model: &str) {
     check_train_writes_committed(frameshift(model), model, &["--model", model]);
 }
 
-/// `cmd train <args> --out <tmp>` writes `weights/heads/<name>.json` byte for byte.
+/// How far a reproduced float may be from the committed one on another CPU (see
+/// `common::json_close`). Measured on an AVX2-only CPU: embeddings within about 1e-8, the
+/// heads fitted on them within 4e-5 (MPNet's gender bias, a frame whose optimum is flat),
+/// out-of-fold probabilities within about 1e-5; so 1e-3 leaves a margin of 25 while a
+/// head trained on other data, or a changed label, is far outside it.
+const CROSS_CPU_TOLERANCE: f64 = 1e-3;
+
+/// The bytes of a reproduction, or else (on another CPU) its JSON within the tolerance.
+fn assert_reproduces(fresh: &str, committed: &str, what: &str) {
+    if fresh == committed {
+        return;
+    }
+    let parse = |t: &str| -> Vec<serde_json::Value> {
+        serde_json::Deserializer::from_str(t)
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|e| panic!("{what}: {e}")))
+            .collect()
+    };
+    let (a, b) = (parse(fresh), parse(committed));
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{what}: {} values, committed {}",
+        a.len(),
+        b.len()
+    );
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if let Err(e) = common::json_close(x, y, CROSS_CPU_TOLERANCE, &format!("[{i}]")) {
+            panic!("{what} differs from the committed file: {e}");
+        }
+    }
+}
+
+/// `cmd train <args> --out <tmp>` writes `weights/heads/<name>.json` (byte for byte on the
+/// committing CPU, within the tolerance on another).
 fn check_train_writes_committed(mut cmd: Command, name: &str, args: &[&str]) {
     let committed = common::repo_root().join(format!("weights/heads/{name}.json"));
     assert!(
@@ -57,11 +95,14 @@ fn check_train_writes_committed(mut cmd: Command, name: &str, args: &[&str]) {
         .success();
     let a = std::fs::read_to_string(&committed).unwrap();
     let b = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        a == b,
-        "`frameshift train {}` wrote other bytes than {}",
-        args.join(" "),
-        committed.display()
+    assert_reproduces(
+        &b,
+        &a,
+        &format!(
+            "`frameshift train {}` against {}",
+            args.join(" "),
+            committed.display()
+        ),
     );
 }
 
@@ -87,15 +128,15 @@ fn check_eval_reproduces(model: &str, name: &str, extra: &[std::ffi::OsString]) 
     let mut fresh: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let mut old: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&latest).unwrap()).unwrap();
-    // The date stamps when it ran; every number must be identical.
+    // The date stamps when it ran; every number must be identical (within the cross-CPU
+    // tolerance for floats).
     fresh["date"] = serde_json::Value::Null;
     old["date"] = serde_json::Value::Null;
-    assert_eq!(
-        fresh,
-        old,
-        "cross-validation differs from {}",
-        latest.display()
-    );
+    if fresh != old {
+        if let Err(e) = common::json_close(&fresh, &old, CROSS_CPU_TOLERANCE, "") {
+            panic!("cross-validation differs from {}: {e}", latest.display());
+        }
+    }
 
     // The out-of-fold scores beside the results: identical to the committed file, one test
     // row per annotation, and their predicted labels give the reported per-frame F1.
@@ -107,10 +148,10 @@ fn check_eval_reproduces(model: &str, name: &str, extra: &[std::ffi::OsString]) 
     assert_eq!(written.len(), 1, "one scores file: {written:?}");
     let committed_scores = latest.with_extension("scores.jsonl");
     let fresh_scores = std::fs::read_to_string(&written[0]).unwrap();
-    assert!(
-        fresh_scores == std::fs::read_to_string(&committed_scores).unwrap_or_default(),
-        "out-of-fold scores differ from {}",
-        committed_scores.display()
+    assert_reproduces(
+        &fresh_scores,
+        &std::fs::read_to_string(&committed_scores).unwrap_or_default(),
+        &format!("out-of-fold scores against {}", committed_scores.display()),
     );
     let rows: Vec<serde_json::Value> = fresh_scores
         .lines()
@@ -145,7 +186,7 @@ fn check_eval_reproduces(model: &str, name: &str, extra: &[std::ffi::OsString]) 
 }
 
 #[test]
-fn train_reproduces_committed_head_byte_for_byte() {
+fn train_reproduces_committed_head() {
     check_train_reproduces_committed_head("minilm");
 }
 
@@ -241,4 +282,41 @@ fn check_head_beats_baselines(model: &str) {
         failures.is_empty(),
         "{model}: head does not beat the baselines: {failures:#?}"
     );
+}
+
+/// Regression (2026-12-06): on an AMD EPYC with AVX2 only, the reproduction tests failed
+/// because the ECE, the out-of-fold probabilities and the head weights differed from the
+/// committed ones in the last digits (up to 4e-5), every count, F1 and label being equal.
+/// The comparison accepts that drift and nothing more: a changed count, F1, label, key or
+/// a probability moved by more than 1e-3 still fails.
+#[test]
+fn reproduction_on_an_avx2_cpu_accepts_last_bit_float_drift_and_nothing_else() {
+    use serde_json::json;
+    let committed = json!({"per_frame": {"crime": {"ece": 0.013811133166573196,
+        "f1": 0.7659574468085107, "false_negatives": 51}}, "predicted": ["crime"]});
+    let avx2 = json!({"per_frame": {"crime": {"ece": 0.013811132718751942,
+        "f1": 0.7659574468085107, "false_negatives": 51}}, "predicted": ["crime"]});
+    assert!(common::json_close(&avx2, &committed, CROSS_CPU_TOLERANCE, "").is_ok());
+    for changed in [
+        json!({"per_frame": {"crime": {"ece": 0.013811133166573196,
+            "f1": 0.7659574468085107, "false_negatives": 52}}, "predicted": ["crime"]}),
+        json!({"per_frame": {"crime": {"ece": 0.013811133166573196,
+            "f1": 0.7627118644067796, "false_negatives": 51}}, "predicted": ["crime"]}),
+        json!({"per_frame": {"crime": {"ece": 0.013811133166573196,
+            "f1": 0.7659574468085107, "false_negatives": 51}}, "predicted": []}),
+        json!({"per_frame": {"crime": {"ece": 0.013811133166573196,
+            "f1": 0.7659574468085107}}, "predicted": ["crime"]}),
+    ] {
+        assert!(
+            common::json_close(&changed, &committed, CROSS_CPU_TOLERANCE, "").is_err(),
+            "accepted {changed}"
+        );
+    }
+    // Scores files and heads go through the same check, one JSON value at a time.
+    let line = |ece: f64| format!("{{\"ece\":{ece}}}\n{{\"n\":1}}\n");
+    assert_reproduces(&line(0.0138111327), &line(0.0138111331), "two lines");
+    let caught = std::panic::catch_unwind(|| {
+        assert_reproduces(&line(0.0158), &line(0.0138111331), "two lines")
+    });
+    assert!(caught.is_err(), "a moved ECE passed");
 }
