@@ -349,6 +349,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", requires = "finetune")]
     pub epochs: Option<usize>,
 
+    /// With --finetune: stop after N epochs but keep the learning-rate schedule of
+    /// --epochs, so the history in the manifest is the first N epochs of the complete
+    /// run (to check a committed training against its logged history without rerunning
+    /// all of it). The manifest records the option; the result is not the complete model.
+    #[arg(long, value_name = "N", requires = "finetune", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stop_after_epochs: Option<u64>,
+
     /// With --finetune: train only the encoder's biases and layer norms (BitFit) with the
     /// head. The directory (default: weights/<model>-bitfit/) then holds just those tensors
     /// (`trained.safetensors`, 129 KB for MiniLM) and the full weights are rebuilt

@@ -103,6 +103,13 @@ pub struct FinetuneOptions {
     /// The low-rank adapters of [`Scope::Lora`]; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora: Option<LoraOptions>,
+    /// Stop after this many epochs while keeping the learning-rate schedule of `epochs`:
+    /// a partial run whose history is the first epochs of the complete one, so a committed
+    /// training can be checked against its logged history at a fraction of its cost (the
+    /// CI check of `weights/minilm-bitfit/`). Absent for complete runs, so their manifests
+    /// read as before the option existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_after_epochs: Option<usize>,
 }
 
 /// LoRA's shape: every adapted matrix `W` (out, in) runs as `W + (alpha / rank) B A` with
@@ -211,6 +218,7 @@ impl Default for FinetuneOptions {
             seed: 20161220,
             scope: Scope::All,
             lora: None,
+            stop_after_epochs: None,
         }
     }
 }
@@ -1077,7 +1085,7 @@ pub fn finetune(
             stale += 1;
         }
         history.push(record);
-        if stale > opts.patience {
+        if stale > opts.patience || opts.stop_after_epochs.is_some_and(|n| epoch >= n) {
             break;
         }
     }
@@ -1348,6 +1356,36 @@ mod tests {
                 "embeddings.LayerNorm.weight",
             ],
         );
+    }
+
+    /// `stop_after_epochs` ends the run early on the complete run's learning-rate schedule:
+    /// its history is exactly the complete run's first epochs (what the CI check of the
+    /// committed BitFit model compares), not that of a shorter run (`epochs` = 2), whose
+    /// learning rate decays sooner.
+    #[test]
+    fn stopping_after_two_epochs_gives_the_first_two_epochs_of_the_complete_run() {
+        let (_, _, info) = tiny::parts(16);
+        let run = |opts: &FinetuneOptions| {
+            let (model, _) = tiny_trainable(&zero_head(info.dim));
+            finetune(model, &toy_examples(), opts, &mut |_| {}).unwrap()
+        };
+        let complete = toy_options();
+        let full = run(&complete);
+        assert!(
+            full.history.len() > 2,
+            "the toy run must go on past epoch 2"
+        );
+        let partial = run(&FinetuneOptions {
+            stop_after_epochs: Some(2),
+            ..complete
+        });
+        assert_eq!(partial.history, full.history[..2]);
+        assert_eq!(partial.steps, 2 * full.steps / full.history.len());
+        let shorter = run(&FinetuneOptions {
+            epochs: 2,
+            ..complete
+        });
+        assert_ne!(shorter.history[1], full.history[1]);
     }
 
     /// Fine-tune `model` on the toy task; check the validation loss fell by a fifth, every

@@ -300,13 +300,14 @@ fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
 
 /// `frameshift train --finetune`: fine-tune on all annotations and write a model directory.
 pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let (base, data, all, opts) = prepare(
+    let (base, data, all, mut opts) = prepare(
         &args.encoder,
         &args.data,
         args.epochs,
         (args.bitfit, args.lora),
         settings,
     )?;
+    opts.stop_after_epochs = args.stop_after_epochs.map(|n| n as usize);
     let rows: Vec<usize> = (0..all.len()).collect();
     let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
 
@@ -399,6 +400,13 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
             tuned.validation_rows,
             tuned.best_epoch,
             dir.display()
+        );
+    }
+    if let Some(n) = opts.stop_after_epochs.filter(|&n| n < opts.epochs) {
+        // Said even with -q: the directory is not the model a complete run would write.
+        eprintln!(
+            "note: stopped after {n} of {} epochs (--stop-after-epochs): a partial run, recorded as such in its manifest",
+            opts.epochs
         );
     }
     Ok(ExitCode::SUCCESS)
