@@ -320,9 +320,12 @@ pub struct EvalArgs {
 /// Where the labelled data and the corpus it refers to are.
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
-    /// Directory of annotation files (default: datasets/annotations).
+    /// Directory of annotation files (default: datasets/annotations). Repeat it to read
+    /// several as one set, e.g. `--annotations datasets/annotations --annotations
+    /// datasets/pending`; their file names must differ, and the set's hash is that of one
+    /// directory holding all their files.
     #[arg(long, value_name = "DIR")]
-    pub annotations: Option<PathBuf>,
+    pub annotations: Vec<PathBuf>,
 
     /// Root of the shared corpora the annotations refer to (default: ../shared/corpus).
     #[arg(long, value_name = "DIR", env = "FRAMESHIFT_CORPUS")]

@@ -221,36 +221,62 @@ pub struct AnnotationSet {
 }
 
 pub fn read_annotations(dir: &Path) -> Result<AnnotationSet, DatasetError> {
+    read_annotation_dirs(&[dir.to_path_buf()])
+}
+
+/// The annotation files of several directories read as one set, in file-name order across
+/// them, so that its hash is the one a single directory holding all those files would have:
+/// a model trained on `annotations/` plus a batch still in `pending/` names the same data as
+/// one trained after the batch is moved into `annotations/`. Two files of one name are
+/// refused, since the hash could not tell them apart.
+pub fn read_annotation_dirs(dirs: &[PathBuf]) -> Result<AnnotationSet, DatasetError> {
     use sha2::{Digest, Sha256};
     let io = |path: &Path, source: std::io::Error| DatasetError::Io {
         path: path.display().to_string(),
         source,
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for dir in dirs {
+        for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+            let path = entry.map_err(|e| io(dir, e))?.path();
+            if path.extension().is_some_and(|x| x == "jsonl") {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                files.push((name, path));
+            }
+        }
+    }
     files.sort();
+    if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(DatasetError::Invalid {
+            path: w[1].1.display().to_string(),
+            message: format!(
+                "another annotation file of this name is read too ({}); rename one",
+                w[0].1.display()
+            ),
+        });
+    }
     let mut hasher = Sha256::new();
     let mut items = Vec::new();
     let mut names = Vec::new();
-    for path in &files {
+    for (name, path) in &files {
         let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
         hasher.update(name.as_bytes());
         hasher.update(b"\n");
         hasher.update(text.as_bytes());
         items.extend(parse_annotation_lines(path, &text)?);
-        names.push(name);
+        names.push(name.clone());
     }
     if items.is_empty() {
         return Err(DatasetError::Empty {
-            path: dir.display().to_string(),
+            path: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     Ok(AnnotationSet {
@@ -554,6 +580,49 @@ mod tests {
     fn ann(id: &str, sha: &str, labels: &[&str]) -> Annotation {
         let json = serde_json::json!({"id": id, "sha256": sha, "labels": labels});
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn annotation_dirs_read_together_hash_as_one_dir_holding_their_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (one, main, pending) = (
+            tmp.path().join("one"),
+            tmp.path().join("main"),
+            tmp.path().join("pending"),
+        );
+        let a = r#"{"id": "d#1", "sha256": "aa", "labels": ["security"]}"#;
+        let b = r#"{"id": "d#2", "sha256": "bb", "labels": []}"#;
+        for (dir, file, line) in [
+            (&one, "batch-01.jsonl", a),
+            (&one, "batch-02.jsonl", b),
+            (&main, "batch-01.jsonl", a),
+            (&pending, "batch-02.jsonl", b),
+        ] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(file), format!("{line}\n")).unwrap();
+        }
+        std::fs::write(pending.join("log-batch-02.md"), "not read").unwrap();
+        let whole = read_annotations(&one).unwrap();
+        // Order of the directories does not matter: files are taken in name order.
+        for dirs in [
+            vec![main.clone(), pending.clone()],
+            vec![pending.clone(), main.clone()],
+        ] {
+            let set = read_annotation_dirs(&dirs).unwrap();
+            assert_eq!(set.sha256, whole.sha256);
+            assert_eq!(set.items, whole.items);
+            assert_eq!(set.files, vec!["batch-01.jsonl", "batch-02.jsonl"]);
+        }
+        // Only the first batch: another set, another hash.
+        assert_ne!(read_annotations(&main).unwrap().sha256, whole.sha256);
+        // Two files of one name could not be told apart by the hash.
+        std::fs::write(pending.join("batch-01.jsonl"), format!("{b}\n")).unwrap();
+        let err = read_annotation_dirs(&[main, pending]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("another annotation file of this name"),
+            "{err}"
+        );
     }
 
     #[test]

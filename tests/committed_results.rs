@@ -1,8 +1,9 @@
 //! Every committed cross-validation result under `eval/results/` (GPU runs included, which CI
 //! cannot rerun) agrees with its own out-of-fold scores: each annotated paragraph is a test
 //! row exactly once, and the macro-F1 the JSON reports is the one its rows give. A result
-//! file edited by hand, or written from another annotation set, fails here. Needs no
-//! weights and no corpus.
+//! file edited by hand, or written from an annotation set that is not committed (the
+//! annotations, or the annotations with the pending batch), fails here. Needs no weights
+//! and no corpus.
 
 mod common;
 
@@ -22,24 +23,26 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Ids of every committed annotation, with how often each occurs (once).
-fn annotation_ids() -> BTreeMap<String, usize> {
-    let mut ids = BTreeMap::new();
-    let dir = common::repo_root().join("datasets/annotations");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let row: serde_json::Value = serde_json::from_str(line).unwrap();
-                *ids.entry(row["id"].as_str().unwrap().to_string())
-                    .or_insert(0) += 1;
-            }
+/// Ids of every annotation of the committed annotation sets a result may be written from,
+/// each with how often it occurs (once), by the set's hash: `datasets/annotations`, and it
+/// together with the pending batch (`datasets/pending`, the data of
+/// `weights/heads/mpnet-1946.json` and of `eval/results/with-batch-08/`).
+fn annotation_sets() -> BTreeMap<String, BTreeMap<String, usize>> {
+    let root = common::repo_root().join("datasets");
+    [
+        vec![root.join("annotations")],
+        vec![root.join("annotations"), root.join("pending")],
+    ]
+    .iter()
+    .map(|dirs| {
+        let set = frameshift::dataset::read_annotation_dirs(dirs).unwrap();
+        let mut ids = BTreeMap::new();
+        for a in &set.items {
+            *ids.entry(a.id.clone()).or_insert(0) += 1;
         }
-    }
-    ids
+        (set.sha256, ids)
+    })
+    .collect()
 }
 
 /// Macro-F1 over the four frames of (gold, predicted) label sets.
@@ -74,8 +77,12 @@ fn labels(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn every_committed_result_matches_its_out_of_fold_scores() {
-    let annotations = annotation_ids();
-    assert!(annotations.len() >= 1500, "annotations not found");
+    let sets = annotation_sets();
+    assert_eq!(sets.len(), 2, "two distinct annotation sets");
+    assert!(
+        sets.values().all(|ids| ids.len() >= 1500),
+        "annotations not found"
+    );
     let mut files = Vec::new();
     json_files(&common::repo_root().join("eval/results"), &mut files);
     files.sort();
@@ -87,6 +94,13 @@ fn every_committed_result_matches_its_out_of_fold_scores() {
         let Some(reported) = report["macro_f1"].as_f64() else {
             continue;
         };
+        let hash = report["annotations_sha256"].as_str().unwrap_or_default();
+        let annotations = sets.get(hash).unwrap_or_else(|| {
+            panic!(
+                "{}: written from annotations {hash}, not a committed set",
+                json.display()
+            )
+        });
         let text = std::fs::read_to_string(&scores)
             .unwrap_or_else(|e| panic!("{}: {e} (every result has its scores)", scores.display()));
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -103,7 +117,7 @@ fn every_committed_result_matches_its_out_of_fold_scores() {
             rows.push((labels(&row["gold"]), labels(&row["predicted"])));
         }
         assert_eq!(
-            seen,
+            &seen,
             annotations,
             "{}: test rows are not the committed annotations, each once",
             scores.display()
@@ -116,8 +130,9 @@ fn every_committed_result_matches_its_out_of_fold_scores() {
         );
         checked += 1;
     }
-    // The CPU results, three seeds, and the GPU runs (gpu-h100, gpu-h200) at least.
-    assert!(checked >= 24, "only {checked} results checked");
+    // The CPU results, three seeds, the GPU runs (gpu-h100, gpu-h200) and the frozen MPNet
+    // head with the pending batch (with-batch-08, three seeds) at least.
+    assert!(checked >= 27, "only {checked} results checked");
 }
 
 #[test]

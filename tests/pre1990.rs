@@ -154,11 +154,30 @@ fn assert_same(now: &Value, then: &Value, at: &str) {
 /// gold lines name their paragraphs by id and hash, so this reads the shared corpus.
 #[test]
 fn committed_pre1990_figures_of_the_default_are_what_eval_gold_gives() {
+    check_committed_pre1990_figures(&[], "default");
+}
+
+/// The same for the MPNet head trained with the pre-1990 batch too,
+/// `weights/heads/mpnet-1946.json` (README "How does it do before 1990?"): its figures there
+/// are the reason it is committed.
+#[test]
+fn committed_pre1990_figures_of_the_mpnet_1946_head_are_what_eval_gold_gives() {
+    let head = common::repo_root().join("weights/heads/mpnet-1946.json");
+    check_committed_pre1990_figures(
+        &["--model", "mpnet", "--head", head.to_str().unwrap()],
+        "mpnet-1946",
+    );
+}
+
+/// `eval --gold` on the pre-1990 set with `args` (none: the default classifier) gives the
+/// committed `eval/pre1990/<name>.json` and its scores file.
+fn check_committed_pre1990_figures(args: &[&str], name: &str) {
+    // Both classifiers checked here run on MPNet, the default's base.
     let (_, base) = common::default_classifier();
     let dir = tempfile::tempdir().unwrap();
-    let scores = dir.path().join("default.scores.jsonl");
-    let out = common::frameshift_on(&base)
-        .current_dir(common::repo_root())
+    let scores = dir.path().join(format!("{name}.scores.jsonl"));
+    let mut cmd = common::frameshift_on(&base);
+    cmd.current_dir(common::repo_root())
         .env("FRAMESHIFT_HOME", common::repo_root())
         .env(
             "FRAMESHIFT_CORPUS",
@@ -166,23 +185,22 @@ fn committed_pre1990_figures_of_the_default_are_what_eval_gold_gives() {
         )
         .args(["-q", "eval", "--gold", GOLD, "--scores"])
         .arg(&scores)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .args(args);
+    let out = cmd.assert().success().get_output().stdout.clone();
     let now: Value = serde_json::from_slice(&out).unwrap();
-    let then: Value = serde_json::from_str(&committed("default.json")).unwrap();
-    assert_same(&now, &then, "default.json");
+    let file = format!("{name}.json");
+    let then: Value = serde_json::from_str(&committed(&file)).unwrap();
+    assert_same(&now, &then, &file);
     assert_eq!(now["n"], 240);
     let rows = |text: &str| -> Vec<Value> {
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
+    let file = format!("{name}.scores.jsonl");
     assert_same(
         &Value::Array(rows(&std::fs::read_to_string(&scores).unwrap())),
-        &Value::Array(rows(&committed("default.scores.jsonl"))),
-        "default.scores.jsonl",
+        &Value::Array(rows(&committed(&file))),
+        &file,
     );
 }

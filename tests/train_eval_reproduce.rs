@@ -195,9 +195,9 @@ fn eval_cross_validation_reproduces_committed_results() {
     check_eval_reproduces_committed_results("minilm");
 }
 
-/// MPNet's head and results, and its two ensembles, in one test so that its 2,037
-/// paragraphs are embedded once (minutes on 2 cores) and later steps read them from the
-/// test cache.
+/// MPNet's head and results, its two ensembles and its head trained with the pre-1990 batch
+/// too, in one test so that its 2,037 paragraphs are embedded once (minutes on 2 cores) and
+/// later steps read them from the test cache.
 #[test]
 fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
     check_train_reproduces_committed_head("mpnet");
@@ -220,6 +220,22 @@ fn mpnet_train_and_eval_reproduce_committed_head_and_results() {
         &["--ensemble-with".into(), bitfit.into()],
     );
     check_ensemble_record_reproduces("mpnet", "minilm-bitfit");
+    // The head trained on the annotations and the pre-1990 batch still in datasets/pending
+    // (README "How does it do before 1990?"), the two directories read as one set.
+    let datasets = common::repo_root().join("datasets");
+    let (annotations, pending) = (datasets.join("annotations"), datasets.join("pending"));
+    check_train_writes_committed(
+        frameshift("mpnet"),
+        "mpnet-1946",
+        &[
+            "--model",
+            "mpnet",
+            "--annotations",
+            annotations.to_str().unwrap(),
+            "--annotations",
+            pending.to_str().unwrap(),
+        ],
+    );
 }
 
 /// `train --model <model> --ensemble-with <other>` writes the committed

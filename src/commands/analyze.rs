@@ -673,12 +673,27 @@ fn finish(
 }
 
 /// First and last year of each kind of document in the annotations the classifier was
-/// trained on (`{"resolution": [1990, 2015], ...}`), read from `datasets/annotations` when
-/// their hash is the one the classifier records; else `null`, since the annotations here
-/// say nothing about the years of a classifier trained on others.
+/// trained on (`{"resolution": [1990, 2015], ...}`), read from `datasets/annotations`, or
+/// from it together with `datasets/pending` (the data of the head `weights/heads/mpnet-1946.json`), whichever
+/// has the hash the classifier records; else `null`, since the annotations here say
+/// nothing about the years of a classifier trained on others.
 fn training_years(settings: &Settings, annotations_sha256: &str) -> serde_json::Value {
-    match crate::dataset::read_annotations(&settings.datasets_dir().join("annotations")) {
-        Ok(set) if set.sha256 == annotations_sha256 => crate::dataset::years_by_kind(&set)
+    training_years_in(&settings.datasets_dir(), annotations_sha256)
+}
+
+/// [`training_years`] with the annotations under `datasets`.
+fn training_years_in(datasets: &std::path::Path, annotations_sha256: &str) -> serde_json::Value {
+    let candidates = [
+        vec![datasets.join("annotations")],
+        vec![datasets.join("annotations"), datasets.join("pending")],
+    ];
+    let set = candidates.iter().find_map(|dirs| {
+        crate::dataset::read_annotation_dirs(dirs)
+            .ok()
+            .filter(|set| set.sha256 == annotations_sha256)
+    });
+    match set {
+        Some(set) => crate::dataset::years_by_kind(&set)
             .into_iter()
             .map(|(kind, years)| (kind.as_str().to_string(), json!([years.0, years.1])))
             .collect::<serde_json::Map<_, _>>()
@@ -1148,6 +1163,26 @@ mod tests {
 
     /// Regression: `--gold` corrected every kind's series with one error rate pooled over the
     /// whole gold set, though the classifier errs differently on speeches and resolutions.
+    #[test]
+    fn training_years_are_those_of_the_annotation_set_the_classifier_names() {
+        let datasets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+        let read = |dirs: &[&str]| {
+            let dirs: Vec<_> = dirs.iter().map(|d| datasets.join(d)).collect();
+            crate::dataset::read_annotation_dirs(&dirs).unwrap().sha256
+        };
+        let annotations = training_years_in(&datasets, &read(&["annotations"]));
+        assert_eq!(annotations["resolution"], json!([1990, 2015]));
+        assert_eq!(annotations["speech"], json!([2000, 2024]));
+        // With the pre-1990 batch (the mpnet-1946 head's data) the resolutions reach back.
+        let with_batch = training_years_in(&datasets, &read(&["annotations", "pending"]));
+        let first = with_batch["resolution"][0].as_i64().unwrap();
+        assert!((1946..1990).contains(&first), "{with_batch}");
+        assert_eq!(with_batch["resolution"][1], 2015);
+        assert_eq!(with_batch["speech"], annotations["speech"]);
+        // Data that is not here says nothing about the years.
+        assert!(training_years_in(&datasets, &"0".repeat(64)).is_null());
+    }
+
     #[test]
     fn gold_error_rates_are_per_kind_where_the_kind_can_estimate_them() {
         // Four speech items (two security, two not) and four resolution items (all security).

@@ -14,7 +14,7 @@ use crate::classify::{
     Frame, HeadFile, LabelledSet, TrainOptions, HEAD_FORMAT,
 };
 use crate::cli::{DataArgs, EncoderArgs, TrainArgs};
-use crate::dataset::{join_annotations, read_annotations, AnnotationSet, Labelled};
+use crate::dataset::{join_annotations, read_annotation_dirs, AnnotationSet, Labelled};
 use crate::segment::AgendaRules;
 use crate::settings::Settings;
 use std::process::ExitCode;
@@ -37,12 +37,13 @@ pub fn load_training_data(
     args: &EncoderArgs,
     settings: &Settings,
 ) -> Result<TrainingData, CommandError> {
-    let dir = data
-        .annotations
-        .clone()
-        .unwrap_or_else(|| settings.datasets_dir().join("annotations"));
+    let dirs = if data.annotations.is_empty() {
+        vec![settings.datasets_dir().join("annotations")]
+    } else {
+        data.annotations.clone()
+    };
     let corpus = data.corpus.clone().unwrap_or_else(|| settings.corpus_dir());
-    let annotations = read_annotations(&dir)?;
+    let annotations = read_annotation_dirs(&dirs)?;
     let rules = AgendaRules::load(&settings.datasets_dir().join("agendas.toml"))?;
     let labelled = join_annotations(&annotations, &corpus, &rules)?;
     let texts: Vec<&str> = labelled.iter().map(|l| l.paragraph.text.as_str()).collect();
