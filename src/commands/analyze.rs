@@ -674,9 +674,10 @@ fn finish(
 
 /// First and last year of each kind of document in the annotations the classifier was
 /// trained on (`{"resolution": [1990, 2015], ...}`), read from `datasets/annotations`, or
-/// from it together with `datasets/pending` (the data of the head `weights/heads/mpnet-1946.json`), whichever
-/// has the hash the classifier records; else `null`, since the annotations here say
-/// nothing about the years of a classifier trained on others.
+/// from it together with `datasets/pending` (the data of the head
+/// `weights/heads/mpnet-1946.json`), whichever has the hash the classifier records; else
+/// `null`, since the annotations here say nothing about the years of a classifier trained
+/// on others.
 fn training_years(settings: &Settings, annotations_sha256: &str) -> serde_json::Value {
     training_years_in(&settings.datasets_dir(), annotations_sha256)
 }
@@ -1161,8 +1162,6 @@ mod tests {
         }
     }
 
-    /// Regression: `--gold` corrected every kind's series with one error rate pooled over the
-    /// whole gold set, though the classifier errs differently on speeches and resolutions.
     #[test]
     fn training_years_are_those_of_the_annotation_set_the_classifier_names() {
         let datasets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
@@ -1183,6 +1182,8 @@ mod tests {
         assert!(training_years_in(&datasets, &"0".repeat(64)).is_null());
     }
 
+    /// Regression: `--gold` corrected every kind's series with one error rate pooled over the
+    /// whole gold set, though the classifier errs differently on speeches and resolutions.
     #[test]
     fn gold_error_rates_are_per_kind_where_the_kind_can_estimate_them() {
         // Four speech items (two security, two not) and four resolution items (all security).
