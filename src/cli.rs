@@ -300,6 +300,13 @@ pub struct EvalArgs {
     #[arg(long, requires = "finetune", conflicts_with = "bitfit")]
     pub lora: bool,
 
+    /// With --finetune: run each batch of 16 in parts of at most N rows and sum their
+    /// gradients before each step: the same training up to float rounding (N is recorded
+    /// with the options), with the activation memory of N rows instead of 16. BitFit MPNet
+    /// on the CPU peaks at about 21 GB with whole batches (see README "Commands").
+    #[arg(long, value_name = "N", requires = "finetune", value_parser = clap::value_parser!(u64).range(1..))]
+    pub micro_batch: Option<u64>,
+
     /// Report the classifier's labels alone, without the codebook's citation rule (rule 4:
     /// a paragraph citing CEDAW or a WPS resolution is gender, one citing the Palermo
     /// Protocol/UNTOC is crime; the table is datasets/citations.toml). Cross-validation
@@ -374,6 +381,13 @@ pub struct TrainArgs {
     /// sha256.
     #[arg(long, requires = "finetune", conflicts_with = "bitfit")]
     pub lora: bool,
+
+    /// With --finetune: run each batch of 16 in parts of at most N rows and sum their
+    /// gradients before each step: the same training up to float rounding (N is recorded
+    /// with the options), with the activation memory of N rows instead of 16. BitFit MPNet
+    /// on the CPU peaks at about 21 GB with whole batches (see README "Commands").
+    #[arg(long, value_name = "N", requires = "finetune", value_parser = clap::value_parser!(u64).range(1..))]
+    pub micro_batch: Option<u64>,
 
     /// Build the ensemble of --model's head and this fine-tuned model (e.g.
     /// `--model mpnet --ensemble-with minilm-finetuned`): the head is trained without the

@@ -802,7 +802,8 @@ fn rebuilt_bitfit_dir_still_needs_its_base() {
 /// MPNet fine-tunes through the same command (its own differentiable forward pass) and the
 /// result loads as an MPNet model directory. A few dozen paragraphs and one epoch: this is
 /// the plumbing, on the CPU; the cross-validated run took 4 min on an H100
-/// (eval/results/gpu-h100/).
+/// (eval/results/gpu-h100/). Batches run in parts of 4 rows (`--micro-batch`, which keeps
+/// this test's memory down beside the others), and the manifest records it.
 #[test]
 fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
     let tmp = tempfile::tempdir().unwrap();
@@ -813,6 +814,7 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
     let mpnet = common::mpnet();
     common::frameshift_on_annotations(&mpnet)
         .args(["train", "--finetune", "--model", "mpnet", "--epochs", "1"])
+        .args(["--micro-batch", "4"])
         .arg("--annotations")
         .arg(&annotations)
         .arg("--out")
@@ -821,6 +823,7 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
         .success();
     let manifest = manifest_of(&dir);
     assert_eq!(manifest["name"], "mpnet-finetuned");
+    assert_eq!(manifest["options"]["micro_batch_rows"], 4);
     assert_eq!(manifest["architecture"], "mpnet");
     assert_eq!(manifest["base"]["model"], "mpnet");
     assert_eq!(manifest["dim"], 768);

@@ -308,6 +308,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         settings,
     )?;
     opts.stop_after_epochs = args.stop_after_epochs.map(|n| n as usize);
+    opts.micro_batch_rows = args.micro_batch.map(|n| n as usize);
     let rows: Vec<usize> = (0..all.len()).collect();
     let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
 
@@ -490,13 +491,14 @@ pub fn head_path(dir: &Path) -> PathBuf {
 
 /// `frameshift eval --finetune`: grouped k-fold cross-validation with fine-tuning per fold.
 pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
-    let (base, data, all, opts) = prepare(
+    let (base, data, all, mut opts) = prepare(
         &args.encoder,
         &args.data,
         args.epochs,
         (args.bitfit, args.lora),
         settings,
     )?;
+    opts.micro_batch_rows = args.micro_batch.map(|n| n as usize);
     let mut cv = TrainOptions::default();
     if let Some(seed) = args.seed {
         cv.seed = seed;
