@@ -389,6 +389,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", requires = "finetune", value_parser = clap::value_parser!(u64).range(1..))]
     pub micro_batch: Option<u64>,
 
+    /// With --finetune: the model's name, recorded in its manifest and so in every run made
+    /// with it, and its default directory under weights/ (default: <model>-finetuned,
+    /// -bitfit or -lora, after the recipe). Give one when training a recipe on other data,
+    /// so that runs of the two models are told apart by name, not only by fingerprint.
+    #[arg(long, value_name = "NAME", requires = "finetune", value_parser = parse_model_name)]
+    pub name: Option<String>,
+
     /// Build the ensemble of --model's head and this fine-tuned model (e.g.
     /// `--model mpnet --ensemble-with minilm-finetuned`): the head is trained without the
     /// fine-tuned model's validation documents and the ensemble's thresholds are chosen on
@@ -480,6 +487,22 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
         return Err(format!("`{s}`: need 1 <= K <= N"));
     }
     Ok(Shard { k, n })
+}
+
+/// A fine-tuned model's name: it becomes a directory under weights/ and is given back to
+/// `--model`, where `+` joins ensemble members and `/` makes a path, so only letters,
+/// digits, `.`, `_` and `-` are taken, and not a leading `.` or `-`.
+fn parse_model_name(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    match s.chars().next() {
+        None => Err("the name is empty".into()),
+        Some('.' | '-') => Err(format!("`{s}`: a name cannot start with `.` or `-`")),
+        Some(_) if !s.chars().all(ok) => Err(format!(
+            "`{s}`: use letters, digits, `.`, `_` and `-` only (`+` joins ensemble members, \
+             `/` makes a path)"
+        )),
+        Some(_) => Ok(s.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -574,6 +597,18 @@ mod shard_tests {
         assert_eq!(parse_shard("2/8"), Ok(Shard { k: 2, n: 8 }));
         for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
             assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn model_names_that_would_read_as_a_path_or_an_ensemble_are_refused() {
+        assert_eq!(
+            parse_model_name("mpnet-bitfit-1946"),
+            Ok("mpnet-bitfit-1946".to_string())
+        );
+        assert_eq!(parse_model_name("m_1.2"), Ok("m_1.2".to_string()));
+        for bad in ["", "a+b", "a/b", "../x", ".hidden", "-x", "a b", "é"] {
+            assert!(parse_model_name(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -300,6 +300,18 @@ fn materialise(dir: &Path, base_dir: &Path) -> Result<(), CommandError> {
 
 /// `frameshift train --finetune`: fine-tune on all annotations and write a model directory.
 pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    // Refused before the training, not after it: a base model's name would send the default
+    // directory onto its fetched weights and make `--model NAME` ambiguous.
+    if let Some(n) = &args.name {
+        if crate::weights::Registry::load(&settings.home)?
+            .models
+            .contains_key(n)
+        {
+            return Err(CommandError::Input(format!(
+                "--name {n}: that is a base model's name in weights/models.toml; choose another"
+            )));
+        }
+    }
     let (base, data, all, mut opts) = prepare(
         &args.encoder,
         &args.data,
@@ -312,7 +324,10 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
     let rows: Vec<usize> = (0..all.len()).collect();
     let tuned = finetune_rows(&base, &data, &all, &rows, &opts, settings, "fine-tuning")?;
 
-    let name = finetuned_name(&base, opts.scope);
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| finetuned_name(&base, opts.scope));
     let dir = args
         .out
         .clone()
