@@ -710,21 +710,41 @@ fn retrain_comparison_across_cpus_leaves_out_the_float_hashes_in_head_json_too()
 /// crime; sexual violence against women and girls, human rights: gender and human rights).
 #[test]
 fn committed_mpnet_bitfit_rebuilds_from_mpnet_and_labels() {
+    // Trained on the committed annotations alone (the pending batch is not in it).
+    check_committed_mpnet_bitfit("mpnet-bitfit", &["datasets/annotations"]);
+}
+
+/// The same for `weights/mpnet-bitfit-1946/`, the default's recipe trained on the
+/// annotations and the pre-1990 batch of `datasets/pending/` (README "How does it do before
+/// 1990?"; 64 minutes on 2 CPU cores with `--micro-batch 4`, not rerun here): its manifest
+/// names it and that data set, so runs made with it are told apart from the default's.
+#[test]
+fn committed_mpnet_bitfit_1946_rebuilds_from_mpnet_and_labels() {
+    check_committed_mpnet_bitfit(
+        "mpnet-bitfit-1946",
+        &["datasets/annotations", "datasets/pending"],
+    );
+}
+
+/// A committed BitFit MPNet `weights/<model>/`, copied as a fresh clone holds it, is named
+/// `model`, was trained on the annotation directories `data` read as one set and from the
+/// fetched MPNet, rebuilds to the bytes its manifest hashes and labels the test paragraphs.
+fn check_committed_mpnet_bitfit(model: &str, data: &[&str]) {
     let mpnet = common::mpnet();
     let tmp = tempfile::tempdir().unwrap();
-    let (clone, text) = committed_copy_of(tmp.path(), "mpnet-bitfit", "clone");
+    let (clone, text) = committed_copy_of(tmp.path(), model, "clone");
     let manifest = manifest_of(&clone);
-    assert_eq!(manifest["name"], "mpnet-bitfit");
+    assert_eq!(manifest["name"], model);
     assert_eq!(manifest["architecture"], "mpnet");
     assert_eq!(manifest["options"]["scope"], "bias");
     assert_eq!(manifest["base"]["model"], "mpnet");
-    // Trained on the committed annotations alone (the pending batch is not in it).
-    let annotations =
-        frameshift::dataset::read_annotations(&common::repo_root().join("datasets/annotations"));
+    let dirs: Vec<std::path::PathBuf> = data.iter().map(|d| common::repo_root().join(d)).collect();
+    let annotations = frameshift::dataset::read_annotation_dirs(&dirs).unwrap();
     assert_eq!(
         manifest["data"]["annotations_sha256"],
-        annotations.unwrap().sha256.as_str()
+        annotations.sha256.as_str()
     );
+    assert_eq!(manifest["data"]["paragraphs"], annotations.items.len());
     for (file, sha) in &mpnet.files {
         assert_eq!(manifest["base"]["files"][file], sha.as_str(), "base {file}");
     }
@@ -759,9 +779,6 @@ fn committed_mpnet_bitfit_rebuilds_from_mpnet_and_labels() {
     );
 }
 
-/// Regression: a BitFit directory whose full weights had been rebuilt once labelled without
-/// its base model, so a missing base was reported on a fresh clone and not on a machine
-/// that had run the model before. The base is required either way.
 #[test]
 fn rebuilt_bitfit_dir_still_needs_its_base() {
     let tmp = tempfile::tempdir().unwrap();
@@ -814,7 +831,7 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
     let mpnet = common::mpnet();
     common::frameshift_on_annotations(&mpnet)
         .args(["train", "--finetune", "--model", "mpnet", "--epochs", "1"])
-        .args(["--micro-batch", "4"])
+        .args(["--micro-batch", "4", "--name", "mpnet-test-run"])
         .arg("--annotations")
         .arg(&annotations)
         .arg("--out")
@@ -822,7 +839,8 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
         .assert()
         .success();
     let manifest = manifest_of(&dir);
-    assert_eq!(manifest["name"], "mpnet-finetuned");
+    // --name replaces the recipe's name (mpnet-finetuned) in the manifest.
+    assert_eq!(manifest["name"], "mpnet-test-run");
     assert_eq!(manifest["options"]["micro_batch_rows"], 4);
     assert_eq!(manifest["architecture"], "mpnet");
     assert_eq!(manifest["base"]["model"], "mpnet");
@@ -846,6 +864,21 @@ fn mpnet_finetune_writes_a_model_dir_that_loads_as_mpnet() {
         let p = r["scores"]["human_rights"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p), "probability {p}");
     }
+}
+
+/// `train --finetune --name` refuses, before any training, a base model's name (its default
+/// directory would be the fetched base weights) and names that `--model` would read as a
+/// path or an ensemble.
+#[test]
+fn finetune_name_of_a_base_model_or_an_ensemble_is_refused_before_training() {
+    let err = refusal(frameshift().args(["train", "--finetune", "--name", "minilm"]));
+    assert!(err.contains("base model's name"), "{err}");
+    for bad in ["a+b", "x/y"] {
+        let err = refusal(frameshift().args(["train", "--finetune", "--name", bad]));
+        assert!(err.contains("letters, digits"), "{bad}: {err}");
+    }
+    let err = refusal(frameshift().args(["train", "--name", "m"]));
+    assert!(err.contains("--finetune"), "{err}");
 }
 
 /// `frameshift` in a home of its own: the repository's datasets and model registry, the real
