@@ -716,7 +716,7 @@ fn committed_mpnet_bitfit_rebuilds_from_mpnet_and_labels() {
 
 /// The same for `weights/mpnet-bitfit-1946/`, the default's recipe trained on the
 /// annotations and the pre-1990 batch of `datasets/pending/` (README "How does it do before
-/// 1990?"; 64 minutes on 2 CPU cores with `--micro-batch 4`, not rerun here): its manifest
+/// 1990?"; 64 to 76 minutes on 2 CPU cores with `--micro-batch 4`, not rerun here): its manifest
 /// names it and that data set, so runs made with it are told apart from the default's.
 #[test]
 fn committed_mpnet_bitfit_1946_rebuilds_from_mpnet_and_labels() {
@@ -779,6 +779,9 @@ fn check_committed_mpnet_bitfit(model: &str, data: &[&str]) {
     );
 }
 
+/// Regression: a BitFit directory whose full weights had been rebuilt once labelled without
+/// its base model, so a missing base was reported on a fresh clone and not on a machine
+/// that had run the model before. The base is required either way.
 #[test]
 fn rebuilt_bitfit_dir_still_needs_its_base() {
     let tmp = tempfile::tempdir().unwrap();
