@@ -70,6 +70,55 @@ pub enum WeightsCommand {
     Fetch(RegistryModelArgs),
     /// Check the sha256 of every file of a model; fails naming any mismatch.
     Verify(RegistryModelArgs),
+    /// Compress a fully fine-tuned model (`train --finetune` without --bitfit or --lora)
+    /// into a directory that stores each encoder weight matrix's change from the base at a
+    /// fixed rank, and the other tensors that changed whole: megabytes instead of the whole
+    /// model, rebuilt from the base like a BitFit or LoRA model. Prints how much of each
+    /// change the rank keeps; how far its probabilities move is for `eval --gold --scores`
+    /// on both models to show.
+    Compress(CompressArgs),
+}
+
+/// Arithmetic the compressed factors are stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FactorDtype {
+    /// Half precision: half the file; the factors' rounding (about 1e-3 of the change, itself
+    /// small beside the weights) is far below what the rank leaves out.
+    F16,
+    /// Single precision, as trained.
+    F32,
+}
+
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    /// The fully fine-tuned model: its directory, or its name under weights/.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// Rank kept of each encoder weight matrix's change from the base model.
+    #[arg(long, default_value_t = 32)]
+    pub rank: usize,
+
+    /// Rounds of subspace iteration per matrix (more come nearer the truncated SVD).
+    #[arg(long, default_value_t = 6)]
+    pub iterations: usize,
+
+    /// Arithmetic of the stored factors.
+    #[arg(long, value_enum, default_value_t = FactorDtype::F16)]
+    pub dtype: FactorDtype,
+
+    /// The compressed model's name, recorded in its manifest and head (default: the
+    /// source's name and `-r<RANK>`).
+    #[arg(long, value_parser = parse_model_name)]
+    pub name: Option<String>,
+
+    /// Output directory (default: weights/<NAME>/).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Directory holding the base model's files; skips the search (also FRAMESHIFT_WEIGHTS).
+    #[arg(long, env = "FRAMESHIFT_WEIGHTS", value_name = "DIR")]
+    pub weights: Option<PathBuf>,
 }
 
 /// A model of weights/models.toml (what the `weights` commands manage) and where its files are.

@@ -291,6 +291,125 @@ fn lora_dir_holds_the_adapters_and_rebuilds_from_the_base() {
     assert_eq!(values(&rebuilt[key]), values(&base[key]), "key changed");
 }
 
+/// `weights compress` turns a fully fine-tuned model into a directory of low-rank factors
+/// that rebuilds from the base: at full rank it labels as the full model does (to float
+/// rounding), which checks the factors, their layout and the merge; at rank 8 in f16 it is
+/// a LoRA-sized file that rebuilds to its hashes, labels as it did before the rebuild and
+/// refuses tampering (`delta_dir_rebuilds_from_the_base`); its manifest says what it
+/// approximates; and a directory that is already rebuilt from its base is refused.
+#[test]
+fn full_finetune_compresses_to_low_rank_factors_that_rebuild_from_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 25);
+    let full = tmp.path().join("full");
+    train_into(&annotations, &full);
+    let compress = |out: &Path, extra: &[&str]| {
+        frameshift()
+            .args(["weights", "compress", "--model"])
+            .arg(&full)
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success();
+    };
+    let text = tmp.path().join("speech.txt");
+    std::fs::write(&text, TEXTS.join("\n\n")).unwrap();
+    let scores = |model: &Path| -> Vec<f64> {
+        label_rows(
+            frameshift()
+                .arg("label")
+                .arg("--model")
+                .arg(model)
+                .arg(&text),
+        )
+        .iter()
+        .flat_map(|r| {
+            ["security", "crime", "human_rights", "gender"]
+                .map(|f| r["scores"][f].as_f64().unwrap())
+        })
+        .collect()
+    };
+    let original = scores(&full);
+    assert_eq!(original.len(), 12);
+
+    // Full rank (MiniLM's matrices are 384 on their short side): exact up to rounding.
+    // No iterations are needed there, as the random start spans everything.
+    let exact = tmp.path().join("exact");
+    compress(
+        &exact,
+        &["--rank", "384", "--iterations", "0", "--dtype", "f32"],
+    );
+    let m = manifest_of(&exact);
+    let kept = m["compression"]["kept_min"].as_f64().unwrap();
+    assert!(
+        kept > 0.999_999,
+        "full rank keeps all of the change: {kept}"
+    );
+    for (x, y) in scores(&exact).iter().zip(&original) {
+        assert!(
+            (x - y).abs() < 1e-4,
+            "full-rank compression moved {y} to {x}"
+        );
+    }
+
+    // Rank 8 in f16: small, rebuilt from the base, and it records what it approximates.
+    let small = tmp.path().join("model");
+    compress(&small, &["--rank", "8", "--name", "small-test"]);
+    let m = manifest_of(&small);
+    let full_manifest = manifest_of(&full);
+    assert_eq!(m["name"], "small-test");
+    assert_eq!(m["compression"]["rank"], 8);
+    assert_eq!(m["compression"]["dtype"], "f16");
+    assert_eq!(m["compression"]["source"], "minilm-finetuned");
+    assert_eq!(
+        m["compression"]["source_model_sha256"],
+        full_manifest["files"]["model.safetensors"]
+    );
+    // MiniLM: 6 layers x 6 matrices (query, key, value, attention output, intermediate,
+    // output) as factors.
+    assert_eq!(m["compression"]["matrices"], 36);
+    let kept = m["compression"]["kept_mean"].as_f64().unwrap();
+    assert!(
+        kept > 0.0 && kept < 1.0,
+        "rank 8 keeps part of the change: {kept}"
+    );
+    assert_eq!(m["history"], full_manifest["history"]);
+    let head: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(small.join("head.json")).unwrap()).unwrap();
+    assert_eq!(head["encoder"]["model"], "small-test");
+    let trained = candle_core::safetensors::load(
+        small.join("trained.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let a = &trained["encoder.layer.2.intermediate.dense.lora_A"];
+    assert_eq!(a.dims(), [8, 384]);
+    assert_eq!(a.dtype(), candle_core::DType::F16);
+    assert_eq!(
+        trained["encoder.layer.2.intermediate.dense.lora_B"].dims(),
+        [1536, 8]
+    );
+    // MiniLM's trained tensors stored whole are biases, layer norms and embedding tables
+    // (the position table is the largest, 0.8 MB); the factors add about 0.7 MB.
+    delta_dir_rebuilds_from_the_base(tmp.path(), &small, 2_000_000);
+
+    // A model already rebuilt from its base is not compressed again.
+    let message = refusal(
+        frameshift()
+            .args(["weights", "compress", "--model"])
+            .arg(&small)
+            .arg("--out")
+            .arg(tmp.path().join("again")),
+    );
+    assert!(
+        message.contains("fully fine-tuned model"),
+        "unexpected refusal: {message}"
+    );
+}
+
 /// One epoch of `train --finetune FLAG` on every 25th annotation, into `tmp/model`: the
 /// directory, its manifest and its `trained.safetensors`.
 fn train_subset(
@@ -730,13 +849,23 @@ fn committed_mpnet_bitfit_1946_rebuilds_from_mpnet_and_labels() {
 /// `model`, was trained on the annotation directories `data` read as one set and from the
 /// fetched MPNet, rebuilds to the bytes its manifest hashes and labels the test paragraphs.
 fn check_committed_mpnet_bitfit(model: &str, data: &[&str]) {
+    check_committed_mpnet(model, data, "bias");
+}
+
+/// [`check_committed_mpnet_bitfit`] for a committed MPNet model trained with `scope`
+/// (`bias` for BitFit, `all` for a fully fine-tuned model committed compressed).
+fn check_committed_mpnet(model: &str, data: &[&str], scope: &str) {
     let mpnet = common::mpnet();
     let tmp = tempfile::tempdir().unwrap();
     let (clone, text) = committed_copy_of(tmp.path(), model, "clone");
     let manifest = manifest_of(&clone);
     assert_eq!(manifest["name"], model);
     assert_eq!(manifest["architecture"], "mpnet");
-    assert_eq!(manifest["options"]["scope"], "bias");
+    // A fully fine-tuned model's options leave the scope out (it is the default, `all`).
+    assert_eq!(
+        manifest["options"]["scope"].as_str().unwrap_or("all"),
+        scope
+    );
     assert_eq!(manifest["base"]["model"], "mpnet");
     let dirs: Vec<std::path::PathBuf> = data.iter().map(|d| common::repo_root().join(d)).collect();
     let annotations = frameshift::dataset::read_annotation_dirs(&dirs).unwrap();

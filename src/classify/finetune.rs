@@ -948,7 +948,7 @@ pub enum Progress<'a> {
 }
 
 /// A small seeded generator (SplitMix64) for the batch order; `rand` is not a dependency.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
     fn next(&mut self) -> u64 {
@@ -960,7 +960,7 @@ impl SplitMix {
     }
 
     /// Uniform in [0, 1), from the top 53 bits.
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 

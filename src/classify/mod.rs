@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub mod ensemble;
 pub mod finetune;
 pub mod lexicon;
+pub mod lowrank;
 pub mod zeroshot;
 
 /// One frame of the codebook.

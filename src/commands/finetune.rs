@@ -28,7 +28,7 @@ use crate::classify::{
     grouped_folds, head_features, train_head, DataRef, EncoderRef, FrameScores, HeadFile, LabelSet,
     TrainOptions, HEAD_FORMAT,
 };
-use crate::cli::{EvalArgs, TrainArgs};
+use crate::cli::{CompressArgs, EvalArgs, FactorDtype, TrainArgs};
 use crate::embed::mpnet::{MpnetConfig, MpnetEncoder, MpnetModel};
 use crate::embed::{embed_texts, BertEncoder, EmbedOptions, Encoder, EncoderInfo};
 use crate::metrics::evaluate;
@@ -68,6 +68,43 @@ pub struct Manifest {
     pub steps: usize,
     /// sha256 of every file the model needs (checked on every load).
     pub files: BTreeMap<String, String>,
+    /// For a model made by `weights compress` from a fully fine-tuned one: how. Absent
+    /// otherwise, so manifests written before it existed read and hash as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+}
+
+/// How `weights compress` made a model from a fully fine-tuned one
+/// ([`crate::classify::lowrank`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compression {
+    /// Rank kept of each encoder weight matrix's change from the base.
+    pub rank: usize,
+    /// Rounds of subspace iteration per matrix.
+    pub iterations: usize,
+    /// Seed of the iteration's random start (with each matrix's name).
+    pub seed: u64,
+    /// `f16` or `f32`: the stored factors' arithmetic.
+    pub dtype: String,
+    /// The fully fine-tuned model approximated: its name and the sha256 of its
+    /// `model.safetensors`, which is not distributed.
+    pub source: String,
+    pub source_model_sha256: String,
+    /// Matrices stored as factors, and the least and the mean share of their change (squared
+    /// Frobenius norm) the rank keeps.
+    pub matrices: usize,
+    pub kept_min: f64,
+    pub kept_mean: f64,
+    /// Other tensors that changed (biases, layer norms, position tables), stored whole.
+    pub whole: usize,
+}
+
+impl Manifest {
+    /// Whether the directory holds only what differs from its base (BitFit, LoRA, or a
+    /// compressed model) and is rebuilt from it.
+    fn rebuilt_from_base(&self) -> bool {
+        self.options.scope != Scope::All || self.compression.is_some()
+    }
 }
 
 pub const MANIFEST: &str = "manifest.json";
@@ -384,6 +421,7 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
         validation_rows: tuned.validation_rows,
         steps: tuned.steps,
         files: files.clone(),
+        compression: None,
     };
     write_json(
         &dir.join(MANIFEST),
@@ -428,6 +466,208 @@ pub fn train(args: &TrainArgs, settings: &Settings) -> Result<ExitCode, CommandE
     Ok(ExitCode::SUCCESS)
 }
 
+/// `frameshift weights compress`: a fully fine-tuned model directory as one that holds each
+/// encoder weight matrix's change from the base at `--rank` ([`crate::classify::lowrank`],
+/// saved as LoRA's adapters are) and the other changed tensors whole, with the source's
+/// manifest (plus [`Compression`]) and head (its thresholds included, as chosen for the full
+/// model); [`materialise`] rebuilds it from the base as it rebuilds a LoRA model.
+pub fn compress(args: &CompressArgs, settings: &Settings) -> Result<ExitCode, CommandError> {
+    let src = if is_model_dir(&args.model) {
+        args.model.clone()
+    } else {
+        settings.home.join("weights").join(&args.model)
+    };
+    let manifest: Manifest = read_json(&src.join(MANIFEST))?;
+    if manifest.rebuilt_from_base() {
+        return Err(CommandError::Input(format!(
+            "{}: holds only what differs from its base already; `weights compress` takes a \
+             fully fine-tuned model (`train --finetune` without --bitfit or --lora)",
+            src.display()
+        )));
+    }
+    if args.rank == 0 {
+        return Err(CommandError::Input("--rank 0 keeps nothing".into()));
+    }
+    // The full model as its manifest hashes it, and the base it was trained from.
+    resolve_dir(&src, &settings.home, None)?;
+    let registry = crate::weights::Registry::load(&settings.home)?;
+    let base = crate::weights::resolve(
+        registry.get(Some(&manifest.base.model))?,
+        &crate::weights::ResolveOptions::for_home(&settings.home, args.weights.clone()),
+    )?;
+    if base.files != manifest.base.files {
+        return Err(CommandError::Input(format!(
+            "{}: trained from a `{}` whose files differ from the ones at {}",
+            src.display(),
+            manifest.base.model,
+            base.dir.display()
+        )));
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-r{}", manifest.name, args.rank));
+    if registry.models.contains_key(&name) {
+        return Err(CommandError::Input(format!(
+            "--name {name}: that is a base model's name in weights/models.toml; choose another"
+        )));
+    }
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| settings.home.join("weights").join(&name));
+    if dir.canonicalize().ok() == src.canonicalize().ok() {
+        return Err(CommandError::Input(format!(
+            "{}: the output would overwrite the model it compresses",
+            dir.display()
+        )));
+    }
+
+    let load = |path: PathBuf| {
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+            .map_err(|e| CommandError::Input(format!("{}: {e}", path.display())))
+    };
+    let tuned = load(src.join("model.safetensors"))?;
+    let base_tensors = load(base.dir.join("model.safetensors"))?;
+    let tuned: BTreeMap<String, Tensor> = tuned.into_iter().collect();
+    let dtype = match args.dtype {
+        FactorDtype::F16 => DType::F16,
+        FactorDtype::F32 => DType::F32,
+    };
+    let seed = manifest.options.seed;
+    let mut trained: HashMap<String, Tensor> = HashMap::new();
+    let (mut kept, mut whole) = (Vec::new(), 0usize);
+    for (tensor_name, t) in &tuned {
+        let mismatch = || {
+            CommandError::Input(format!(
+                "{}: tensor `{tensor_name}` has no counterpart of its shape in the base",
+                src.display()
+            ))
+        };
+        let b = base_tensors.get(tensor_name).ok_or_else(mismatch)?;
+        if b.shape() != t.shape() || b.dtype() != t.dtype() {
+            return Err(mismatch());
+        }
+        if t.dtype() != DType::F32 {
+            // Integer tables (position ids) are never trained; one that differs is stored.
+            let same = flat::<f64>(t)? == flat::<f64>(b)?;
+            if !same {
+                trained.insert(tensor_name.clone(), t.clone());
+                whole += 1;
+            }
+            continue;
+        }
+        let (tv, bv) = (flat::<f32>(t)?, flat::<f32>(b)?);
+        if tv == bv {
+            continue;
+        }
+        let prefix = tensor_name.strip_suffix(".weight");
+        match (prefix, t.dims()) {
+            // The transformer layers' matrices: all of the parameters that change, and the
+            // only ones large enough to need the rank.
+            (Some(prefix), &[rows, cols])
+                if tensor_name.starts_with("encoder.layer.")
+                    && !tensor_name.contains("LayerNorm") =>
+            {
+                let delta: Vec<f64> = tv
+                    .iter()
+                    .zip(&bv)
+                    .map(|(t, b)| *t as f64 - *b as f64)
+                    .collect();
+                let lr = crate::classify::lowrank::low_rank(
+                    &delta,
+                    rows,
+                    cols,
+                    args.rank,
+                    args.iterations,
+                    crate::classify::seeded_hash(seed, tensor_name),
+                );
+                let factor = |v: Vec<f32>, shape: (usize, usize)| {
+                    Tensor::from_vec(v, shape, &candle_core::Device::Cpu)
+                        .and_then(|t| t.to_dtype(dtype))
+                        .map_err(FinetuneError::from)
+                };
+                trained.insert(format!("{prefix}{LORA_A}"), factor(lr.a, (lr.rank, cols))?);
+                trained.insert(format!("{prefix}{LORA_B}"), factor(lr.b, (rows, lr.rank))?);
+                kept.push(lr.kept);
+            }
+            _ => {
+                trained.insert(tensor_name.clone(), t.clone());
+                whole += 1;
+            }
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| CommandError::io(dir.display(), e))?;
+    super::save_safetensors(&trained, &dir.join(TRAINED))?;
+    materialise(&dir, &base.dir)?;
+    let mut files = BTreeMap::new();
+    for file in DERIVED.iter().chain([&TRAINED]) {
+        files.insert(
+            file.to_string(),
+            crate::weights::sha256_file(&dir.join(file))?,
+        );
+    }
+    let kept_min = kept.iter().copied().fold(1.0, f64::min);
+    let kept_mean = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
+    let compressed = Manifest {
+        name: name.clone(),
+        description: format!(
+            "{}; each encoder weight matrix's change from the base kept at rank {}",
+            manifest.description, args.rank
+        ),
+        files: files.clone(),
+        compression: Some(Compression {
+            rank: args.rank,
+            iterations: args.iterations,
+            seed,
+            dtype: format!("{:?}", args.dtype).to_lowercase(),
+            source: manifest.name.clone(),
+            source_model_sha256: manifest.files["model.safetensors"].clone(),
+            matrices: kept.len(),
+            kept_min,
+            kept_mean,
+            whole,
+        }),
+        ..manifest
+    };
+    write_json(
+        &dir.join(MANIFEST),
+        &serde_json::to_value(&compressed).expect("manifest serialises"),
+    )?;
+    let resolved = resolve_dir(&dir, &settings.home, args.weights.clone())?;
+    let mut head: HeadFile = read_json(&head_path(&src))?;
+    head.encoder = EncoderRef {
+        model: name.clone(),
+        fingerprint: resolved.fingerprint(),
+        files,
+    };
+    let json = head.to_json();
+    super::write_atomically(&head_path(&dir), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    if settings.chatty() {
+        let size = std::fs::metadata(dir.join(TRAINED))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        eprintln!(
+            "compressed {} into {}: {} matrices at rank {} (share of their change kept: least \
+             {kept_min:.3}, mean {kept_mean:.3}), {whole} other tensors whole; {} is {:.1} MB",
+            src.display(),
+            dir.display(),
+            kept.len(),
+            args.rank,
+            TRAINED,
+            size as f64 / 1e6
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A tensor's values, flattened, in `T`.
+fn flat<T: candle_core::WithDType>(t: &Tensor) -> Result<Vec<T>, FinetuneError> {
+    Ok(t.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>()?)
+}
+
 /// A fine-tuned model directory as a resolved, hash-checked model. A BitFit directory
 /// whose derived files are missing (a fresh clone) gets them from its base model, found
 /// under `home` (or in `base_weights`, `--weights`) like any registry model and checked
@@ -442,7 +682,7 @@ pub fn resolve_dir(
     // hand and be the one it was trained from even when the rebuilt files are already
     // there: the model works (or fails for want of the base, saying how to fetch it) the
     // same way on a fresh clone and on a machine that rebuilt it before.
-    if manifest.options.scope != Scope::All {
+    if manifest.rebuilt_from_base() {
         let registry = crate::weights::Registry::load(home)?;
         let spec = registry.get(Some(&manifest.base.model))?;
         let base = crate::weights::resolve(

@@ -15,6 +15,7 @@ pub fn run(cmd: &WeightsCommand, settings: &Settings) -> Result<ExitCode, Comman
         WeightsCommand::List(args) => list(args, settings),
         WeightsCommand::Fetch(args) => fetch(args, settings),
         WeightsCommand::Verify(args) => verify(args, settings),
+        WeightsCommand::Compress(args) => super::finetune::compress(args, settings),
     }
 }
 
