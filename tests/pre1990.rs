@@ -176,6 +176,13 @@ fn committed_pre1990_figures_of_mpnet_bitfit_1946_are_what_eval_gold_gives() {
     check_committed_pre1990_figures(&["--model", "mpnet-bitfit-1946"], "mpnet-bitfit-1946");
 }
 
+/// The same for `weights/mpnet-finetuned-r64/`, MPNet fully fine-tuned on the annotations
+/// (1990-2015 only) and committed compressed (README "Fine-tuned MPNet, compressed").
+#[test]
+fn committed_pre1990_figures_of_mpnet_finetuned_r64_are_what_eval_gold_gives() {
+    check_committed_pre1990_figures(&["--model", "mpnet-finetuned-r64"], "mpnet-finetuned-r64");
+}
+
 /// `eval --gold` on the pre-1990 set with `args` (none: the default classifier) gives the
 /// committed `eval/pre1990/<name>.json` and its scores file.
 fn check_committed_pre1990_figures(args: &[&str], name: &str) {
