@@ -356,6 +356,14 @@ pub struct EvalArgs {
     #[arg(long, value_name = "N", requires = "finetune", value_parser = clap::value_parser!(u64).range(1..))]
     pub micro_batch: Option<u64>,
 
+    /// With --finetune (full fine-tuning, not --bitfit or --lora): also score each fold's
+    /// model compressed as `weights compress --rank R` compresses it (f16 factors, 6
+    /// rounds), and write that cross-validation beside the full model's as
+    /// `<date>-<model>-finetuned-r<R>.{json,md,scores.jsonl}`: the compressed recipe's own
+    /// out-of-fold figures, from the same training runs.
+    #[arg(long, value_name = "R", requires = "finetune", conflicts_with_all = ["bitfit", "lora"], value_parser = clap::value_parser!(u64).range(1..))]
+    pub compress_rank: Option<u64>,
+
     /// Report the classifier's labels alone, without the codebook's citation rule (rule 4:
     /// a paragraph citing CEDAW or a WPS resolution is gender, one citing the Palermo
     /// Protocol/UNTOC is crime; the table is datasets/citations.toml). Cross-validation

@@ -37,7 +37,7 @@ pub struct LowRank {
 }
 
 /// Rank-`rank` approximation of `m` (`rows x cols`, row-major); `rank` is capped at
-/// `min(rows, cols)`, where the approximation is exact up to rounding.
+/// `min(rows, cols)`, where the approximation is exact up to rounding and no rounds run.
 pub fn low_rank(
     m: &[f64],
     rows: usize,
@@ -54,6 +54,9 @@ pub fn low_rank(
     let omega: Vec<f64> = (0..cols * k).map(|_| rng.unit() * 2.0 - 1.0).collect();
     let mut q = times(m, rows, cols, &omega, k);
     orthonormalise(&mut q, rows, k);
+    // At full rank the start already spans the whole space (unless it is degenerate, which
+    // a random start is not), so rounds would change nothing but the rounding.
+    let iterations = if k == rows.min(cols) { 0 } else { iterations };
     for _ in 0..iterations {
         let mut z = transposed_times(m, rows, cols, &q, k);
         orthonormalise(&mut z, cols, k);

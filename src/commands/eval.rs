@@ -246,6 +246,7 @@ fn print_report(
 }
 
 /// One row of an out-of-fold scores file (see [`write_scores`]).
+#[derive(Clone)]
 pub struct ScoreRow<'a> {
     pub id: &'a str,
     pub fold: usize,
