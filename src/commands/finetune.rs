@@ -500,18 +500,7 @@ pub fn compress(args: &CompressArgs, settings: &Settings) -> Result<ExitCode, Co
     // The full model as its manifest hashes it, and the base it was trained from.
     resolve_dir(&src, &settings.home, None)?;
     let registry = crate::weights::Registry::load(&settings.home)?;
-    let base = crate::weights::resolve(
-        registry.get(Some(&manifest.base.model))?,
-        &crate::weights::ResolveOptions::for_home(&settings.home, args.weights.clone()),
-    )?;
-    if base.files != manifest.base.files {
-        return Err(CommandError::Input(format!(
-            "{}: trained from a `{}` whose files differ from the ones at {}",
-            src.display(),
-            manifest.base.model,
-            base.dir.display()
-        )));
-    }
+    let base = resolve_base(&manifest, &src, &settings.home, args.weights.clone())?;
     let name = args
         .name
         .clone()
@@ -723,6 +712,31 @@ fn rebuild_tensors(
     Ok(merged.into_iter().collect())
 }
 
+/// The base model `manifest` (of the directory `dir`) was trained from, found under `home`
+/// (or in `weights`) like any registry model, and refused unless its files are the ones the
+/// manifest hashes.
+fn resolve_base(
+    manifest: &Manifest,
+    dir: &Path,
+    home: &Path,
+    weights: Option<PathBuf>,
+) -> Result<crate::weights::ResolvedModel, CommandError> {
+    let registry = crate::weights::Registry::load(home)?;
+    let base = crate::weights::resolve(
+        registry.get(Some(&manifest.base.model))?,
+        &crate::weights::ResolveOptions::for_home(home, weights),
+    )?;
+    if base.files != manifest.base.files {
+        return Err(CommandError::Input(format!(
+            "{}: trained from a `{}` whose files differ from the ones at {}",
+            dir.display(),
+            manifest.base.model,
+            base.dir.display()
+        )));
+    }
+    Ok(base)
+}
+
 /// A tensor's values, flattened, in `T`.
 fn flat<T: candle_core::WithDType>(t: &Tensor) -> Result<Vec<T>, FinetuneError> {
     Ok(t.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>()?)
@@ -743,20 +757,7 @@ pub fn resolve_dir(
     // there: the model works (or fails for want of the base, saying how to fetch it) the
     // same way on a fresh clone and on a machine that rebuilt it before.
     if manifest.rebuilt_from_base() {
-        let registry = crate::weights::Registry::load(home)?;
-        let spec = registry.get(Some(&manifest.base.model))?;
-        let base = crate::weights::resolve(
-            spec,
-            &crate::weights::ResolveOptions::for_home(home, base_weights),
-        )?;
-        if base.files != manifest.base.files {
-            return Err(CommandError::Input(format!(
-                "{}: trained from a `{}` whose files differ from the ones at {}",
-                dir.display(),
-                manifest.base.model,
-                base.dir.display()
-            )));
-        }
+        let base = resolve_base(&manifest, dir, home, base_weights)?;
         // Checked before anything is built from it (the built model is checked again below).
         let trained = dir.join(TRAINED);
         let sha = crate::weights::sha256_file(&trained)?;
