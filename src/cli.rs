@@ -142,8 +142,8 @@ pub struct ModelArgs {
     /// Model name from weights/models.toml, a fine-tuned model written by `train
     /// --finetune` (its directory, or its name under weights/), or an ensemble `a+b` built
     /// by `train --ensemble-with` (weights/heads/a+b.json). Default: `label`, `analyze` and
-    /// `eval --gold` use the committed BitFit classifier `mpnet-bitfit` (unless --head is
-    /// given; it needs `weights fetch --model mpnet`); `embed`, `train` and
+    /// `eval --gold` use the committed fine-tuned classifier `mpnet-finetuned-r64` (unless
+    /// --head is given; it needs `weights fetch --model mpnet`); `embed`, `train` and
     /// cross-validating `eval` the file's `default`, minilm.
     #[arg(long, env = "FRAMESHIFT_MODEL")]
     pub model: Option<String>,

@@ -6,8 +6,8 @@
 mod common;
 
 /// The cross-validations whose out-of-fold labels the committed agreement file compares
-/// with the readings: the default (BitFit MPNet), the fully fine-tuned MPNet, and the
-/// frozen MiniLM head.
+/// with the readings: BitFit MPNet (the default until 2026-12-07), the fully fine-tuned
+/// MPNet (the default's recipe, uncompressed), and the frozen MiniLM head.
 const CLASSIFIERS: [&str; 3] = [
     "eval/results/gpu-h200/2026-12-04-mpnet-bitfit.scores.jsonl",
     "eval/results/gpu-h100/2026-11-24-mpnet-finetuned.scores.jsonl",

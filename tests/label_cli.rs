@@ -266,7 +266,7 @@ fn table_renders_in_a_real_terminal() {
 }
 
 /// `label --help` said the default model was minilm (the registry's `default`), while
-/// `label`, `analyze` and `eval --gold` run the committed BitFit classifier unless told
+/// `label`, `analyze` and `eval --gold` run the committed default classifier unless told
 /// otherwise; the flag's help is shared by every command that embeds, so each must say
 /// which default is its own.
 #[test]
@@ -286,7 +286,7 @@ fn help_named_minilm_as_the_default_classifier() {
         // clap wraps the text to the terminal: compare it as one line.
         let model_help = model_help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            model_help.contains("`label`, `analyze` and `eval --gold` use the committed BitFit classifier `mpnet-bitfit`"),
+            model_help.contains("`label`, `analyze` and `eval --gold` use the committed fine-tuned classifier `mpnet-finetuned-r64`"),
             "{command} --help: {model_help}"
         );
         assert!(

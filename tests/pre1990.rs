@@ -169,18 +169,18 @@ fn committed_pre1990_figures_of_the_mpnet_1946_head_are_what_eval_gold_gives() {
     );
 }
 
-/// The same for `weights/mpnet-bitfit-1946/`, the default's recipe trained with the pre-1990
-/// batch too, the classifier the README advises for analyses that reach before 1990.
+/// The same for `weights/mpnet-bitfit-1946/`, BitFit MPNet's recipe trained with the
+/// pre-1990 batch too, the classifier the README advises for analyses that reach before 1990.
 #[test]
 fn committed_pre1990_figures_of_mpnet_bitfit_1946_are_what_eval_gold_gives() {
     check_committed_pre1990_figures(&["--model", "mpnet-bitfit-1946"], "mpnet-bitfit-1946");
 }
 
-/// The same for `weights/mpnet-finetuned-r64/`, MPNet fully fine-tuned on the annotations
-/// (1990-2015 only) and committed compressed (README "Fine-tuned MPNet, compressed").
+/// The same for `weights/mpnet-bitfit/`, BitFit MPNet, the default until 2026-12-07
+/// (the README's pre-1990 table compares it with the default that replaced it).
 #[test]
-fn committed_pre1990_figures_of_mpnet_finetuned_r64_are_what_eval_gold_gives() {
-    check_committed_pre1990_figures(&["--model", "mpnet-finetuned-r64"], "mpnet-finetuned-r64");
+fn committed_pre1990_figures_of_mpnet_bitfit_are_what_eval_gold_gives() {
+    check_committed_pre1990_figures(&["--model", "mpnet-bitfit"], "mpnet-bitfit");
 }
 
 /// `eval --gold` on the pre-1990 set with `args` (none: the default classifier) gives the

@@ -30,4 +30,4 @@ for m in ['r64','r32','gpu']:
 print(len(test), sum(isres))
 d = [json.loads(l) for l in open('eval/results/gpu-h200/2026-12-04-mpnet-bitfit.scores.jsonl')]
 d = {r['id']: r for r in d if r['fold'] == 0 and r['split'] == 'test'}
-show('default (mpnet-bitfit, H200)', [set(d[t['id']]['predicted']) for t in test])
+show('mpnet-bitfit (H200; default until 2026-12-07)', [set(d[t['id']]['predicted']) for t in test])
