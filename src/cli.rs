@@ -89,6 +89,12 @@ pub enum FactorDtype {
     F32,
 }
 
+/// `weights compress`'s default rounds and factor arithmetic, which `eval --finetune
+/// --compress-rank` uses too so that its fold models are compressed as the command would.
+pub const COMPRESS_ITERATIONS: usize = 6;
+/// See [`COMPRESS_ITERATIONS`].
+pub const COMPRESS_DTYPE: FactorDtype = FactorDtype::F16;
+
 #[derive(Debug, Args)]
 pub struct CompressArgs {
     /// The fully fine-tuned model: its directory, or its name under weights/.
@@ -101,11 +107,11 @@ pub struct CompressArgs {
     pub rank: usize,
 
     /// Rounds of subspace iteration per matrix (more come nearer the truncated SVD).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = COMPRESS_ITERATIONS)]
     pub iterations: usize,
 
     /// Arithmetic of the stored factors.
-    #[arg(long, value_enum, default_value_t = FactorDtype::F16)]
+    #[arg(long, value_enum, default_value_t = COMPRESS_DTYPE)]
     pub dtype: FactorDtype,
 
     /// The compressed model's name, recorded in its manifest and head (default: the

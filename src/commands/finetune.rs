@@ -28,7 +28,9 @@ use crate::classify::{
     grouped_folds, head_features, train_head, DataRef, EncoderRef, FrameScores, HeadFile, LabelSet,
     TrainOptions, HEAD_FORMAT,
 };
-use crate::cli::{CompressArgs, EvalArgs, FactorDtype, TrainArgs};
+use crate::cli::{
+    CompressArgs, EvalArgs, FactorDtype, TrainArgs, COMPRESS_DTYPE, COMPRESS_ITERATIONS,
+};
 use crate::embed::mpnet::{MpnetConfig, MpnetEncoder, MpnetModel};
 use crate::embed::{embed_texts, BertEncoder, EmbedOptions, Encoder, EncoderInfo};
 use crate::metrics::evaluate;
@@ -528,10 +530,7 @@ pub fn compress(args: &CompressArgs, settings: &Settings) -> Result<ExitCode, Co
     let tuned: BTreeMap<String, Tensor> =
         load(src.join("model.safetensors"))?.into_iter().collect();
     let base_tensors = load(base.dir.join("model.safetensors"))?;
-    let dtype = match args.dtype {
-        FactorDtype::F16 => DType::F16,
-        FactorDtype::F32 => DType::F32,
-    };
+    let dtype = factor_dtype(args.dtype);
     let seed = manifest.options.seed;
     let Compressed {
         trained,
@@ -737,6 +736,14 @@ fn resolve_base(
     Ok(base)
 }
 
+/// The tensor type of `weights compress --dtype`.
+fn factor_dtype(dtype: FactorDtype) -> DType {
+    match dtype {
+        FactorDtype::F16 => DType::F16,
+        FactorDtype::F32 => DType::F32,
+    }
+}
+
 /// A tensor's values, flattened, in `T`.
 fn flat<T: candle_core::WithDType>(t: &Tensor) -> Result<Vec<T>, FinetuneError> {
     Ok(t.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>()?)
@@ -870,16 +877,16 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
             labels[i] = l;
         }
         if let (Some(rank), Some(base_tensors)) = (compress_rank, &base_tensors) {
-            // As `weights compress` would compress this fold's model (its defaults: f16
-            // factors, 6 rounds), rebuilt as a user's machine rebuilds it; the head and
-            // thresholds are the full model's, as in a compressed directory.
+            // As `weights compress` would compress this fold's model (its default rounds and
+            // factor type), rebuilt as a user's machine rebuilds it; the head and thresholds
+            // are the full model's, as in a compressed directory.
             let c = compress_tensors(
                 &tuned.model.encoder_tensors()?,
                 base_tensors,
                 rank,
-                6,
+                COMPRESS_ITERATIONS,
                 opts.seed,
-                DType::F16,
+                factor_dtype(COMPRESS_DTYPE),
             )?;
             let rebuilt = rebuild_tensors(base_tensors, &c.trained)?;
             let encoder = encoder_from_tensors(
@@ -1035,8 +1042,8 @@ pub fn cross_validate(args: &EvalArgs, settings: &Settings) -> Result<ExitCode, 
             .collect();
         let compression = serde_json::json!({
             "rank": rank,
-            "iterations": 6,
-            "dtype": "f16",
+            "iterations": COMPRESS_ITERATIONS,
+            "dtype": format!("{COMPRESS_DTYPE:?}").to_lowercase(),
             "kept_mean": kept.iter().sum::<f64>() / kept.len().max(1) as f64,
             "by_fold": kept_by_fold,
         });
