@@ -410,6 +410,93 @@ fn full_finetune_compresses_to_low_rank_factors_that_rebuild_from_the_base() {
     );
 }
 
+/// `eval --finetune --compress-rank R` writes, beside the full models' cross-validation,
+/// the same folds' models compressed as `weights compress` compresses them (its default
+/// rounds and f16 factors, recorded in the result): at full rank (384 for MiniLM) every
+/// held-out paragraph's probabilities are the full fold model's to f16 rounding, so the
+/// factors, the rebuild and the scoring with the full model's head line up.
+#[test]
+fn eval_compress_rank_scores_each_fold_model_compressed_beside_the_full_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let annotations = tmp.path().join("annotations");
+    std::fs::create_dir_all(&annotations).unwrap();
+    annotation_subset(&annotations, 25);
+    let results = tmp.path().join("results");
+    frameshift()
+        .args([
+            "eval",
+            "--finetune",
+            "--epochs",
+            "1",
+            "--compress-rank",
+            "384",
+        ])
+        .arg("--annotations")
+        .arg(&annotations)
+        .arg("--results")
+        .arg(&results)
+        .assert()
+        .success();
+    let file = |suffix: &str| -> std::path::PathBuf {
+        let mut hits: Vec<_> = std::fs::read_dir(&results)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect();
+        assert_eq!(hits.len(), 1, "one {suffix} in {}", results.display());
+        hits.pop().unwrap()
+    };
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file("-minilm-finetuned.json")).unwrap())
+            .unwrap();
+    let compressed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(file("-minilm-finetuned-r384.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(full.get("compression").is_none());
+    assert_eq!(compressed["model"], "minilm-finetuned-r384");
+    let c = &compressed["compression"];
+    assert_eq!(
+        (c["rank"].as_u64(), c["iterations"].as_u64()),
+        (Some(384), Some(6))
+    );
+    assert_eq!(c["dtype"], "f16");
+    assert_eq!(c["by_fold"].as_array().unwrap().len(), 5);
+    assert!(c["kept_mean"].as_f64().unwrap() > 0.999999, "{c}");
+    let rows = |suffix: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(file(suffix))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (a, b) = (
+        rows("-minilm-finetuned.scores.jsonl"),
+        rows("-minilm-finetuned-r384.scores.jsonl"),
+    );
+    assert_eq!(a.len(), b.len());
+    let mut tested = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["id"], y["id"]);
+        if x["split"] != "test" {
+            continue;
+        }
+        tested += 1;
+        for frame in ["security", "crime", "human_rights", "gender"] {
+            let (p, q) = (
+                x["scores"][frame].as_f64().unwrap(),
+                y["scores"][frame].as_f64().unwrap(),
+            );
+            assert!(
+                (p - q).abs() < 1e-3,
+                "{} {frame}: {p} full, {q} compressed",
+                x["id"]
+            );
+        }
+    }
+    assert!(tested > 50, "{tested} held-out rows");
+}
+
 /// One epoch of `train --finetune FLAG` on every 25th annotation, into `tmp/model`: the
 /// directory, its manifest and its `trained.safetensors`.
 fn train_subset(
