@@ -14,6 +14,17 @@ taken. Writes DIR/in-K.jsonl ({"id", "sha256", "year", "kind", "text"}, BATCH pe
 for the readers. Those files carry corpus text and are NOT committed; the readings'
 labels (id, sha256, labels, note) go to datasets/pre1990/.
 
+The check set of 1990-2015 (datasets/check-1990-2015/) is the same draw over the
+annotations' years, from the resolutions no annotation comes from (the held-out gold's
+documents are unseen too). Its first 240 paragraphs are the uniform draw; the 120 after them
+contain a stem of the human-rights, gender or crime cues, since in a uniform draw of those
+years the three frames are too rare to compare classifiers on (13, 1 and 9 of the 240):
+
+  python3 datasets/tools/sample_pre1990.py /tmp/res.jsonl --out DIR \
+      --seed frameshift-check-1990-2015-2026 --from-year 1990 --to-year 2015 \
+      -n 240 --enrich 120 --enrich-stems all --batch 60 --whole-documents \
+      --exclude datasets/annotations/batch-*.jsonl datasets/agreement/second-reading.jsonl
+
 The pre-1990 training batch (datasets/pending/batch-08.jsonl) is a second draw from the same
 eligible paragraphs, under its own seed, that never touches the check set:
 
@@ -49,6 +60,16 @@ RIGHTS_STEMS = re.compile(
 )
 
 
+# Stems of the codebook's gender and crime cues, as for the annotations' rare-frame draw
+# (sample_for_annotation.py, step 5); `--enrich-stems all` enriches with these and the
+# rights stems above, for a check set of 1990-2015 where all three frames are rare.
+RARE_STEMS = re.compile(
+    r"women|gender|sexual|girls|rape|prosecut|crimin|impunit|traffick|launder|justice|court|"
+    r"tribunal|police|smuggl|extradit|investigat",
+    re.IGNORECASE,
+)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("segments", help="frameshift segment JSONL output of the resolutions")
@@ -57,8 +78,13 @@ def main():
     ap.add_argument("--batch", type=int, default=60)
     ap.add_argument("--seed", default=SEED)
     ap.add_argument("--enrich", type=int, default=0)
+    ap.add_argument("--enrich-stems", choices=["rights", "all"], default="rights")
     ap.add_argument("--exclude", nargs="*", default=[])
     ap.add_argument("--whole-documents", action="store_true")
+    # The check set of 1990-2015 (datasets/check-1990-2015/) is the same draw over other
+    # years; the defaults are the pre-1990 draws', which they reproduce unchanged.
+    ap.add_argument("--from-year", type=int, default=1946)
+    ap.add_argument("--to-year", type=int, default=1989)
     args = ap.parse_args()
 
     excluded_ids, excluded_docs, excluded_texts = set(), set(), set()
@@ -79,7 +105,7 @@ def main():
             if not m or p.get("doc_kind") != "resolution":
                 continue
             number, year = int(m.group(1)), int(m.group(2))
-            if year >= 1990 or number % 10 == 7:
+            if not args.from_year <= year <= args.to_year or number % 10 == 7:
                 continue
             if p["kind"] not in ("preambular", "operative", "subparagraph"):
                 continue
@@ -104,7 +130,8 @@ def main():
     for p in eligible:
         if enriched == args.enrich:
             break
-        if p["id"] in taken or not RIGHTS_STEMS.search(p["text"]):
+        if p["id"] in taken or not (RIGHTS_STEMS.search(p["text"]) or (
+                args.enrich_stems == "all" and RARE_STEMS.search(p["text"]))):
             continue
         seen[p["text"]] += 1
         if seen[p["text"]] > 2:

@@ -2,6 +2,7 @@
 //! and failing loudly (with the command that fixes it) when they are missing.
 #![allow(dead_code)]
 
+pub mod checkset;
 pub mod reference;
 
 use frameshift::weights::{self, Registry, ResolveOptions, ResolvedModel};
