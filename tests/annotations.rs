@@ -97,26 +97,42 @@ fn the_citation_rule_agrees_with_every_annotation() {
     );
 }
 
-/// The pre-1990 training batch waiting in datasets/pending/ (read like the annotations, not
-/// yet trained on): every line resolves to its paragraph with an unchanged text hash, comes
-/// from a resolution of 1946-1989 that is not held out, is not already annotated, and shares
-/// neither a document nor a text with the pre-1990 check set, so that a model trained on it
-/// is scored there on documents it has not seen (the cross-validation's grouping). Its labels
-/// obey the citation rule as the annotations' do.
-#[test]
-fn pending_pre1990_batch_resolves_and_shares_nothing_with_the_check_set() {
+/// A training batch waiting in datasets/pending/ (read like the annotations, not yet
+/// trained on): every line resolves to its paragraph with an unchanged text hash, comes from
+/// a resolution of the batch's years that is not held out, is not already annotated, and
+/// shares neither a document nor a text with the check set of those years, so that a model
+/// trained on it is scored there on documents it has not seen (the cross-validation's
+/// grouping). Its labels obey the citation rule as the annotations' do.
+struct PendingBatch {
+    file: &'static str,
+    n: usize,
+    years: std::ops::RangeInclusive<i32>,
+    check_gold: &'static str,
+    /// Whether no paragraph may come from a resolution that has an annotated paragraph (the
+    /// 1990-2015 batch, drawn from the resolutions the annotations never read).
+    unannotated_documents: bool,
+}
+
+fn check_pending_batch(batch: &PendingBatch) {
     use frameshift::citations::CitationTable;
+    use frameshift::dataset::{read_annotation_file, AnnotationSet};
     use std::collections::BTreeSet;
     let root = common::repo_root();
-    let pending = read_annotations(&root.join("datasets/pending")).unwrap();
-    assert_eq!(pending.items.len(), 320, "the batch as drawn");
-    let annotated: BTreeSet<String> = read_annotations(&root.join("datasets/annotations"))
-        .unwrap()
+    let items = read_annotation_file(&root.join(batch.file)).unwrap();
+    assert_eq!(items.len(), batch.n, "{}: the batch as drawn", batch.file);
+    let pending = AnnotationSet {
+        items,
+        sha256: String::new(),
+        files: vec![batch.file.to_string()],
+    };
+    let annotated = read_annotations(&root.join("datasets/annotations")).unwrap();
+    let annotated_docs: BTreeSet<&str> = annotated
         .items
-        .into_iter()
-        .map(|a| a.id)
+        .iter()
+        .map(|a| a.id.split('#').next().unwrap())
         .collect();
-    let check = std::fs::read_to_string(root.join("datasets/pre1990/gold.jsonl")).unwrap();
+    let annotated: BTreeSet<&str> = annotated.items.iter().map(|a| a.id.as_str()).collect();
+    let check = std::fs::read_to_string(root.join(batch.check_gold)).unwrap();
     let (mut check_docs, mut check_texts) = (BTreeSet::new(), BTreeSet::new());
     for line in check.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -142,11 +158,21 @@ fn pending_pre1990_batch_resolves_and_shares_nothing_with_the_check_set() {
             .unwrap_or_else(|| panic!("{}: not a resolution", p.id));
         assert!(!num.ends_with('7'), "{}: held-out resolution", p.id);
         assert!(
-            p.year.is_some_and(|y| y < 1990),
-            "{}: not before 1990",
+            p.year.is_some_and(|y| batch.years.contains(&y)),
+            "{}: not of {:?}",
+            p.id,
+            batch.years
+        );
+        assert!(
+            !annotated.contains(p.id.as_str()),
+            "{}: already annotated",
             p.id
         );
-        assert!(!annotated.contains(&p.id), "{}: already annotated", p.id);
+        assert!(
+            !batch.unannotated_documents || !annotated_docs.contains(p.doc.as_str()),
+            "{}: its resolution has annotated paragraphs",
+            p.id
+        );
         assert!(
             !check_docs.contains(&p.doc),
             "{}: its resolution is in the check set",
@@ -162,4 +188,26 @@ fn pending_pre1990_batch_resolves_and_shares_nothing_with_the_check_set() {
             assert!(l.labels.contains(f), "{}: citation rule gives `{f}`", p.id);
         }
     }
+}
+
+#[test]
+fn pending_pre1990_batch_resolves_and_shares_nothing_with_the_check_set() {
+    check_pending_batch(&PendingBatch {
+        file: "datasets/pending/batch-08.jsonl",
+        n: 320,
+        years: 1946..=1989,
+        check_gold: "datasets/pre1990/gold.jsonl",
+        unannotated_documents: false,
+    });
+}
+
+#[test]
+fn pending_1990_2015_batch_resolves_and_shares_nothing_with_the_check_set() {
+    check_pending_batch(&PendingBatch {
+        file: "datasets/pending-1990-2015/batch-09.jsonl",
+        n: 480,
+        years: 1990..=2015,
+        check_gold: "datasets/check-1990-2015/gold.jsonl",
+        unannotated_documents: true,
+    });
 }

@@ -25,6 +25,16 @@ years the three frames are too rare to compare classifiers on (13, 1 and 9 of th
       -n 240 --enrich 120 --enrich-stems all --batch 60 --whole-documents \
       --exclude datasets/annotations/batch-*.jsonl datasets/agreement/second-reading.jsonl
 
+The 1990-2015 training batch (datasets/pending-1990-2015/batch-09.jsonl) is a draw from
+the same resolutions under its own seed that also leaves out the check set's documents and
+texts:
+
+  python3 datasets/tools/sample_pre1990.py /tmp/res.jsonl --out DIR \
+      --seed frameshift-batch-09-2026 --from-year 1990 --to-year 2015 \
+      -n 360 --enrich 120 --enrich-stems all --batch 60 --whole-documents \
+      --exclude datasets/annotations/batch-*.jsonl datasets/agreement/second-reading.jsonl \
+      datasets/check-1990-2015/gold.jsonl
+
 The pre-1990 training batch (datasets/pending/batch-08.jsonl) is a second draw from the same
 eligible paragraphs, under its own seed, that never touches the check set:
 
