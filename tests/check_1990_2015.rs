@@ -72,3 +72,14 @@ fn committed_check_1990_2015_figures_of_the_default_are_what_eval_gold_gives() {
 fn committed_check_1990_2015_figures_of_mpnet_bitfit_1946_are_what_eval_gold_gives() {
     CHECK.check_committed_figures(&["--model", "mpnet-bitfit-1946"], "mpnet-bitfit-1946");
 }
+
+/// The same for `weights/mpnet-finetuned-all-r64/`, the default's recipe trained with both
+/// pending batches too (the README's classifier for analyses from 1946); this also rebuilds
+/// it from the fetched MPNet and checks it against its manifest's hashes.
+#[test]
+fn committed_check_1990_2015_figures_of_mpnet_finetuned_all_are_what_eval_gold_gives() {
+    CHECK.check_committed_figures(
+        &["--model", "mpnet-finetuned-all-r64"],
+        "mpnet-finetuned-all-r64",
+    );
+}

@@ -62,3 +62,13 @@ fn committed_pre1990_figures_of_mpnet_bitfit_1946_are_what_eval_gold_gives() {
 fn committed_pre1990_figures_of_mpnet_bitfit_are_what_eval_gold_gives() {
     PRE1990.check_committed_figures(&["--model", "mpnet-bitfit"], "mpnet-bitfit");
 }
+
+/// The same for `weights/mpnet-finetuned-all-r64/`, the default's recipe trained with both
+/// pending batches too, the classifier the README advises for analyses from 1946.
+#[test]
+fn committed_pre1990_figures_of_mpnet_finetuned_all_are_what_eval_gold_gives() {
+    PRE1990.check_committed_figures(
+        &["--model", "mpnet-finetuned-all-r64"],
+        "mpnet-finetuned-all-r64",
+    );
+}
