@@ -97,7 +97,7 @@ fn the_citation_rule_agrees_with_every_annotation() {
     );
 }
 
-/// A training batch waiting in datasets/pending/ (read like the annotations, not yet
+/// A training batch waiting in datasets/pending*/ (read like the annotations, not yet
 /// trained on): every line resolves to its paragraph with an unchanged text hash, comes from
 /// a resolution of the batch's years that is not held out, is not already annotated, and
 /// shares neither a document nor a text with the check set of those years, so that a model

@@ -201,7 +201,7 @@ fn lines(path: &str) -> Vec<Value> {
 }
 
 /// `S/RES/1234 (1999)#op2` -> (1234, 1999); panics on anything but a resolution paragraph.
-pub fn resolution_number_and_year(id: &str) -> (u32, u32) {
+fn resolution_number_and_year(id: &str) -> (u32, u32) {
     id.strip_prefix("S/RES/")
         .and_then(|r| r.split_once(" ("))
         .and_then(|(n, rest)| Some((n.parse::<u32>().ok()?, rest.get(..4)?.parse::<u32>().ok()?)))
